@@ -1,0 +1,41 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Config } from '../src/config.js';
+import type { SmsProvider } from '../src/sms/provider.js';
+import type { VerificationStore } from '../src/store/store.js';
+import { v1ErrorHandler } from './errors.js';
+import health from './health.js';
+import legacyRoutes from './legacy-routes.js';
+import smsPlugin from './sms.js';
+import storePlugin from './store.js';
+import v1Routes from './v1-routes.js';
+import verificationPlugin from './verification.js';
+
+export interface BuildAppOptions {
+  /** Fastify's logger option; defaults to JSON logs at `LOG_LEVEL`. */
+  readonly logger?: FastifyServerOptions['logger'];
+  /** Ready-made parts (tests); otherwise built from `config`. */
+  readonly store?: VerificationStore;
+  readonly sms?: SmsProvider;
+}
+
+export const BODY_LIMIT_BYTES = 16 * 1024;
+
+/** The whole service as a Fastify instance, ready to `inject` or `listen`. */
+export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    bodyLimit: BODY_LIMIT_BYTES,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler(v1ErrorHandler);
+
+  await app.register(storePlugin, { config, store: options.store });
+  await app.register(smsPlugin, { config, provider: options.sms });
+  await app.register(verificationPlugin, { config });
+  await app.register(health, { storeTimeoutMs: config.storeTimeoutMs });
+  await app.register(legacyRoutes, { config });
+  await app.register(v1Routes, { config });
+  return app;
+}

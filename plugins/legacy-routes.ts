@@ -1,0 +1,149 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../src/config.js';
+import { legacyRefusalMessage } from '../src/send-limits.js';
+import { StoreUnavailableError } from '../src/store/store-unavailable.js';
+import type { CheckCodeResult, SendCodeResult, SendNoticeResult } from '../src/verification-service.js';
+import { loggableError } from './errors.js';
+
+export interface LegacyRoutesOptions {
+  readonly config: Config;
+}
+
+/** The seed's answer: always HTTP 200, the outcome in `code`. */
+export interface LegacyBody {
+  code: number;
+  message: string;
+  data: unknown;
+}
+
+const MESSAGES = {
+  ok: '请求成功!',
+  verified: '验证成功',
+  expired: '验证码已过期',
+  used: '验证码已被验证过了,请勿重复使用',
+  tooManyAttempts: '验证码错误次数过多,请重新获取',
+  mismatch: '验证码错误',
+  notFound: '该手机未发送过验证码',
+  sendFailed: '短信发送失败',
+  invalid: '参数错误',
+  unavailable: '服务暂不可用,请稍后再试',
+} as const;
+
+function legacy(code: number, message: string, data: unknown = {}): LegacyBody {
+  return { code, message, data };
+}
+
+function invalid(field: string): LegacyBody {
+  return legacy(400, `${MESSAGES.invalid}: ${field}`);
+}
+
+type Fields = Record<string, unknown>;
+
+/** The seed read fields with `data.get(...)`: anything that is not a JSON object has none. */
+function fields(body: unknown): Fields {
+  return body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Fields) : {};
+}
+
+/** Phones and codes arrive as JSON strings or, from some seed callers, numbers. */
+function text(value: unknown): unknown {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? String(value) : value;
+}
+
+/** The seed's `/sms_message/*` contract, unchanged for its callers. */
+const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { config }) => {
+  fastify.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof StoreUnavailableError) {
+      request.log.error({ error: loggableError(error) }, 'store unavailable');
+      return reply.code(200).send(legacy(500, MESSAGES.unavailable));
+    }
+    const status = (error as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number' && status < 500) return reply.code(200).send(legacy(400, MESSAGES.invalid));
+    request.log.error({ error: loggableError(error) }, 'request failed');
+    return reply.code(200).send(legacy(500, MESSAGES.unavailable));
+  });
+
+  fastify.post('/sms_message/getVerificationCode', async (request) => {
+    const body = fields(request.body);
+    const result = await fastify.verification.sendCode({ phone: text(body.phone), channel: body.channel });
+    return sendCodeAnswer(result, config);
+  });
+
+  fastify.post('/sms_message/verify_code', async (request) => {
+    const body = fields(request.body);
+    const result = await fastify.verification.checkCode({
+      phone: text(body.phone),
+      channel: body.channel,
+      code: text(body.code),
+    });
+    return checkAnswer(result);
+  });
+
+  fastify.post('/sms_message/sendNotice', async (request) => {
+    const body = fields(request.body);
+    const templateParam = parseTemplateParam(body.template_param);
+    if (!templateParam) return invalid('template_param');
+    const result = await fastify.verification.sendNotice({
+      phone: text(body.phone),
+      channel: body.channel,
+      templateCode: body.template_code,
+      templateParam,
+    });
+    return noticeAnswer(result);
+  });
+};
+
+export default legacyRoutes;
+
+function sendCodeAnswer(result: SendCodeResult, config: Config): LegacyBody {
+  switch (result.kind) {
+    case 'sent':
+      return legacy(200, MESSAGES.ok, config.exposeCode ? result.code : {});
+    case 'invalid':
+      return invalid(result.field);
+    case 'rate_limited':
+      return legacy(401 + Math.min(result.window, 2), legacyRefusalMessage(result.windows, result.window));
+    case 'send_failed':
+      return legacy(400, MESSAGES.sendFailed);
+  }
+}
+
+function checkAnswer(result: CheckCodeResult): LegacyBody {
+  if (result.kind === 'invalid') return invalid(result.field);
+  switch (result.status) {
+    case 'approved':
+      return legacy(200, MESSAGES.verified);
+    case 'expired':
+      return legacy(401, MESSAGES.expired);
+    case 'used':
+      return legacy(401, MESSAGES.used);
+    case 'too_many_attempts':
+      return legacy(401, MESSAGES.tooManyAttempts);
+    case 'mismatch':
+      return legacy(405, MESSAGES.mismatch);
+    case 'not_found':
+      return legacy(406, MESSAGES.notFound);
+  }
+}
+
+function noticeAnswer(result: SendNoticeResult): LegacyBody {
+  if (result.kind === 'invalid') return invalid(result.field === 'templateCode' ? 'template_code' : result.field);
+  if (result.kind === 'send_failed') return legacy(400, MESSAGES.sendFailed);
+  return legacy(200, MESSAGES.ok);
+}
+
+/** The seed passed `template_param` through as a JSON string; an object is accepted too. */
+function parseTemplateParam(value: unknown): Record<string, string> | undefined {
+  if (value === undefined || value === null || value === '') return {};
+  let parsed: unknown = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      return undefined;
+    }
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+  const entries = Object.entries(parsed);
+  if (entries.length > 32 || !entries.every(([, v]) => typeof v === 'string' && v.length <= 512)) return undefined;
+  return Object.fromEntries(entries) as Record<string, string>;
+}

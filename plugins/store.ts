@@ -1,0 +1,40 @@
+import fp from 'fastify-plugin';
+import type { Config } from '../src/config.js';
+import { MemoryStore } from '../src/store/memory-store.js';
+import { connectRedisStore } from '../src/store/redis-store.js';
+import type { VerificationStore } from '../src/store/store.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    store: VerificationStore;
+  }
+}
+
+export interface StorePluginOptions {
+  readonly config: Config;
+  /** A store made by the caller (tests); it is closed with the app all the same. */
+  readonly store?: VerificationStore;
+}
+
+/** Decorates `fastify.store`: Redis when `REDIS_URL` is set, else the in-memory store. */
+export default fp<StorePluginOptions>(
+  async (fastify, { config, store: given }) => {
+    const store = given ?? (await createStore(config));
+    if (store.kind === 'memory') {
+      fastify.log.warn(
+        'REDIS_URL is unset: using the in-memory store. State lives in this one process only and is lost on restart.',
+      );
+    }
+    fastify.decorate('store', store);
+    fastify.addHook('onClose', async () => store.close());
+  },
+  { name: 'store', fastify: '5.x' },
+);
+
+async function createStore(config: Config): Promise<VerificationStore> {
+  if (!config.redisUrl) return new MemoryStore();
+  return connectRedisStore(config.redisUrl, {
+    prefix: config.redisPrefix,
+    commandTimeoutMs: config.storeTimeoutMs,
+  });
+}

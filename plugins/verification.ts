@@ -1,0 +1,36 @@
+import fp from 'fastify-plugin';
+import { uniformPolicies } from '../src/channel-policy.js';
+import { generateSecret } from '../src/code.js';
+import type { Config } from '../src/config.js';
+import { VerificationService } from '../src/verification-service.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    verification: VerificationService;
+  }
+}
+
+export interface VerificationPluginOptions {
+  readonly config: Config;
+}
+
+/**
+ * Decorates `fastify.verification`. The code secret is `CODE_SECRET`, or else the
+ * one the first instance stored (SET NX), so every instance can check every code.
+ */
+export default fp<VerificationPluginOptions>(
+  async (fastify, { config }) => {
+    const secret = config.codeSecret ?? (await fastify.store.sharedSecret(generateSecret()));
+    fastify.decorate(
+      'verification',
+      new VerificationService({
+        store: fastify.store,
+        sms: fastify.sms,
+        policies: uniformPolicies(config),
+        logger: fastify.log,
+        secret,
+      }),
+    );
+  },
+  { name: 'verification', fastify: '5.x', dependencies: ['store', 'sms'] },
+);

@@ -1,0 +1,31 @@
+import type { Phone } from '../phone.js';
+
+export interface SmsMessage {
+  readonly phone: Phone;
+  readonly signName: string | undefined;
+  readonly templateCode: string;
+  /** Sent as the template's JSON parameters, values unchanged. */
+  readonly templateParam: Readonly<Record<string, string>>;
+  /** Our id for this send, echoed by the provider in receipts: ties it to the audit trail. */
+  readonly outId: string;
+}
+
+/** How a failed send is reported to callers; everything the provider said stays in logs and audit. */
+export type SmsFailure = 'invalid_phone' | 'rate_limited' | 'failed';
+
+export type SmsOutcome =
+  | { readonly ok: true; readonly bizId?: string; readonly requestId?: string }
+  | {
+      readonly ok: false;
+      readonly failure: SmsFailure;
+      readonly providerCode: string;
+      readonly providerMessage?: string;
+      readonly requestId?: string;
+    };
+
+export interface SmsProvider {
+  readonly name: string;
+  /** Sends one SMS, once: never retried, and never throws (failures are outcomes). */
+  send(message: SmsMessage): Promise<SmsOutcome>;
+  close?(): Promise<void>;
+}

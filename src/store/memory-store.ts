@@ -1,0 +1,179 @@
+import { longestWindowMs } from '../send-limits.js';
+import {
+  codeRecordKeepMs,
+  type CheckCodeInput,
+  type CheckResult,
+  type ReleaseSendInput,
+  type ReserveSendInput,
+  type ReserveSendResult,
+  type Subject,
+  type VerificationStore,
+} from './store.js';
+
+interface CodeState {
+  readonly hash: string;
+  readonly sendId: string;
+  readonly sentAt: number;
+  readonly expiresAt: number;
+  used: boolean;
+  attempts: number;
+}
+
+interface CodeRecord {
+  current: CodeState;
+  previous: CodeState | undefined;
+  keepUntil: number;
+}
+
+interface SendLog {
+  /** Sends in time order. */
+  entries: Array<{ readonly id: string; readonly at: number }>;
+  keepUntil: number;
+}
+
+export interface MemoryStoreOptions {
+  /** The clock (ms). Tests move it; production uses `Date.now`. */
+  readonly now?: () => number;
+  /** How often expired records are swept out, so memory stays bounded. */
+  readonly sweepIntervalMs?: number;
+}
+
+/**
+ * The same semantics as the Redis scripts, for one process: every method does its
+ * whole decision synchronously, so no two requests interleave inside one.
+ */
+export class MemoryStore implements VerificationStore {
+  readonly kind = 'memory' as const;
+  private readonly codes = new Map<string, CodeRecord>();
+  private readonly sends = new Map<string, SendLog>();
+  private readonly secrets: string[] = [];
+  private readonly now: () => number;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
+    this.sweeper.unref();
+  }
+
+  async reserveSend(input: ReserveSendInput): Promise<ReserveSendResult> {
+    const now = this.now();
+    const id = subjectId(input.subject);
+    const longest = longestWindowMs(input.windows);
+    const log = this.liveSendLog(id, now);
+    const entries = log ? log.entries.filter((e) => e.at > now - longest) : [];
+
+    let refused = -1;
+    let retryAfterMs = 0;
+    input.windows.forEach((window, index) => {
+      const inWindow = entries.filter((e) => e.at > now - window.windowMs);
+      if (inWindow.length < window.count) return;
+      if (refused < 0) refused = index;
+      const blocker = inWindow[inWindow.length - window.count] as { at: number };
+      retryAfterMs = Math.max(retryAfterMs, blocker.at + window.windowMs - now);
+    });
+    if (refused >= 0) return { ok: false, window: refused, retryAfterMs };
+
+    entries.push({ id: input.sendId, at: now });
+    this.sends.set(id, { entries, keepUntil: now + longest });
+
+    const previous = this.liveCode(id, now)?.current;
+    this.codes.set(id, {
+      current: {
+        hash: input.codeHash,
+        sendId: input.sendId,
+        sentAt: now,
+        expiresAt: now + input.codeTtlMs,
+        used: false,
+        attempts: 0,
+      },
+      previous,
+      keepUntil: now + codeRecordKeepMs(input.codeTtlMs, input.windows),
+    });
+    return { ok: true, sentAt: now, expiresAt: now + input.codeTtlMs };
+  }
+
+  async releaseSend(input: ReleaseSendInput): Promise<void> {
+    const now = this.now();
+    const id = subjectId(input.subject);
+    const log = this.liveSendLog(id, now);
+    if (log) log.entries = log.entries.filter((e) => e.id !== input.sendId);
+
+    const record = this.liveCode(id, now);
+    if (!record) return;
+    if (record.current.sendId === input.sendId) {
+      const previous = record.previous;
+      const keepUntil = previous ? previous.sentAt + codeRecordKeepMs(input.codeTtlMs, input.windows) : 0;
+      if (previous && keepUntil > now) {
+        this.codes.set(id, { current: previous, previous: undefined, keepUntil });
+      } else {
+        this.codes.delete(id);
+      }
+    } else if (record.previous?.sendId === input.sendId) {
+      record.previous = undefined;
+    }
+  }
+
+  async checkCode(input: CheckCodeInput): Promise<CheckResult> {
+    const now = this.now();
+    const code = this.liveCode(subjectId(input.subject), now)?.current;
+    const max = input.maxAttempts;
+    if (!code) return { status: 'not_found', attemptsRemaining: 0 };
+    if (now >= code.expiresAt) return { status: 'expired', attemptsRemaining: 0 };
+    if (code.used) return { status: 'used', attemptsRemaining: 0 };
+    if (code.attempts >= max) return { status: 'too_many_attempts', attemptsRemaining: 0 };
+    if (code.hash === input.codeHash) {
+      code.used = true;
+      return { status: 'approved', attemptsRemaining: max - code.attempts };
+    }
+    code.attempts += 1;
+    return { status: 'mismatch', attemptsRemaining: max - code.attempts };
+  }
+
+  async sharedSecret(candidate: string): Promise<string> {
+    if (this.secrets.length === 0) this.secrets.push(candidate);
+    return this.secrets[0] as string;
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.codes.clear();
+    this.sends.clear();
+  }
+
+  /** How many (channel, phone) pairs hold any state: lets tests prove nothing outlives its window. */
+  size(): number {
+    this.sweep();
+    return this.codes.size + this.sends.size;
+  }
+
+  private liveCode(id: string, now: number): CodeRecord | undefined {
+    const record = this.codes.get(id);
+    if (record && record.keepUntil <= now) {
+      this.codes.delete(id);
+      return undefined;
+    }
+    return record;
+  }
+
+  private liveSendLog(id: string, now: number): SendLog | undefined {
+    const log = this.sends.get(id);
+    if (log && log.keepUntil <= now) {
+      this.sends.delete(id);
+      return undefined;
+    }
+    return log;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [id, record] of this.codes) if (record.keepUntil <= now) this.codes.delete(id);
+    for (const [id, log] of this.sends) if (log.keepUntil <= now) this.sends.delete(id);
+  }
+}
+
+function subjectId(subject: Subject): string {
+  return `${subject.phone}\n${subject.channel}`;
+}

@@ -1,0 +1,76 @@
+import type { SendWindow } from '../send-limits.js';
+
+/** Whom a code belongs to: one (channel, phone) pair. */
+export interface Subject {
+  readonly channel: string;
+  /** E.164, e.g. `+8613800000000`. */
+  readonly phone: string;
+}
+
+export interface ReserveSendInput {
+  readonly subject: Subject;
+  /** Unique per send; the reservation in the send log. */
+  readonly sendId: string;
+  /** HMAC of the new code (see `hashCode`). */
+  readonly codeHash: string;
+  readonly codeTtlMs: number;
+  readonly windows: readonly SendWindow[];
+}
+
+export type ReserveSendResult =
+  | { readonly ok: true; readonly sentAt: number; readonly expiresAt: number }
+  | {
+      readonly ok: false;
+      /** Index in `windows` of the first window that refused. */
+      readonly window: number;
+      /** Until every refusing window frees a slot. */
+      readonly retryAfterMs: number;
+    };
+
+export interface ReleaseSendInput {
+  readonly subject: Subject;
+  readonly sendId: string;
+  readonly codeTtlMs: number;
+  readonly windows: readonly SendWindow[];
+}
+
+export interface CheckCodeInput {
+  readonly subject: Subject;
+  readonly codeHash: string;
+  readonly maxAttempts: number;
+}
+
+export type CheckStatus = 'approved' | 'mismatch' | 'expired' | 'used' | 'too_many_attempts' | 'not_found';
+
+export interface CheckResult {
+  readonly status: CheckStatus;
+  /** Wrong guesses left on this code after this check. */
+  readonly attemptsRemaining: number;
+}
+
+/**
+ * Every decision is one atomic step of the store: Redis runs it as one Lua
+ * script on server time; the memory store runs it synchronously.
+ */
+export interface VerificationStore {
+  readonly kind: 'memory' | 'redis';
+  /**
+   * Checks every send window and, only if all allow it, records the send and
+   * makes `codeHash` the subject's current code (keeping the previous one so a
+   * failed send can be undone).
+   */
+  reserveSend(input: ReserveSendInput): Promise<ReserveSendResult>;
+  /** Undoes a reservation whose SMS was not sent: the send stops counting and the previous code is valid again. */
+  releaseSend(input: ReleaseSendInput): Promise<void>;
+  /** Not found → expired → used → too many attempts → compare (counting a wrong guess). */
+  checkCode(input: CheckCodeInput): Promise<CheckResult>;
+  /** The secret every instance sharing this store uses: the stored one, or `candidate` if none is stored yet. */
+  sharedSecret(candidate: string): Promise<string>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How long a code's record is kept: past its TTL it answers *expired* until the longest window has passed. */
+export function codeRecordKeepMs(codeTtlMs: number, windows: readonly SendWindow[]): number {
+  return windows.reduce((max, w) => Math.max(max, w.windowMs), codeTtlMs);
+}

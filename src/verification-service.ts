@@ -1,0 +1,192 @@
+import type { ChannelPolicies } from './channel-policy.js';
+import { isValidChannel } from './channel.js';
+import { generateCode, generateSendId, hashCode, isWellFormedCode } from './code.js';
+import type { Logger } from './logger.js';
+import { maskPhone, parsePhone, type Phone } from './phone.js';
+import type { SendWindow } from './send-limits.js';
+import type { SmsFailure, SmsMessage, SmsOutcome, SmsProvider } from './sms/provider.js';
+import type { CheckStatus, Subject, VerificationStore } from './store/store.js';
+import { orUnavailable } from './store/store-unavailable.js';
+
+export type InvalidField = 'phone' | 'channel' | 'code' | 'templateCode' | 'templateParam';
+
+export type Invalid = { readonly kind: 'invalid'; readonly field: InvalidField };
+
+export type SendCodeResult =
+  | Invalid
+  | {
+      readonly kind: 'sent';
+      readonly phone: Phone;
+      readonly channel: string;
+      readonly expiresAt: Date;
+      /** For EXPOSE_CODE only; never logged. */
+      readonly code: string;
+    }
+  | {
+      readonly kind: 'rate_limited';
+      readonly windows: readonly SendWindow[];
+      /** Index of the first refusing window in `windows`. */
+      readonly window: number;
+      readonly retryAfterSeconds: number;
+    }
+  | { readonly kind: 'send_failed'; readonly failure: SmsFailure };
+
+export type CheckCodeResult =
+  | Invalid
+  | { readonly kind: 'checked'; readonly status: CheckStatus; readonly attemptsRemaining: number };
+
+export type SendNoticeResult =
+  | Invalid
+  | { readonly kind: 'sent'; readonly phone: Phone; readonly channel: string; readonly bizId: string | undefined }
+  | { readonly kind: 'send_failed'; readonly failure: SmsFailure };
+
+export interface SendCodeRequest {
+  readonly phone: unknown;
+  readonly channel: unknown;
+}
+
+export interface CheckCodeRequest extends SendCodeRequest {
+  readonly code: unknown;
+}
+
+export interface SendNoticeRequest extends SendCodeRequest {
+  readonly templateCode: unknown;
+  readonly templateParam: Readonly<Record<string, string>>;
+}
+
+export interface VerificationServiceDeps {
+  readonly store: VerificationStore;
+  readonly sms: SmsProvider;
+  readonly policies: ChannelPolicies;
+  readonly logger: Logger;
+  /** The HMAC key for codes, shared by every instance on the same store. */
+  readonly secret: string;
+}
+
+const TEMPLATE_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Sends, checks and notices: the whole domain, with no knowledge of HTTP. */
+export class VerificationService {
+  constructor(private readonly deps: VerificationServiceDeps) {}
+
+  async sendCode(request: SendCodeRequest): Promise<SendCodeResult> {
+    const subject = this.subject(request);
+    if ('kind' in subject) return subject;
+    const { phone, channel } = subject;
+    const policy = this.deps.policies.forChannel(channel);
+    const code = generateCode(policy.codeLength);
+    const sendId = generateSendId();
+    const key: Subject = { channel, phone: phone.e164 };
+
+    const reservation = await orUnavailable(
+      this.deps.store.reserveSend({
+        subject: key,
+        sendId,
+        codeHash: this.hash(key, code),
+        codeTtlMs: policy.codeTtlMs,
+        windows: policy.sendLimits,
+      }),
+    );
+    if (!reservation.ok) {
+      return {
+        kind: 'rate_limited',
+        windows: policy.sendLimits,
+        window: reservation.window,
+        retryAfterSeconds: Math.max(1, Math.ceil(reservation.retryAfterMs / 1000)),
+      };
+    }
+
+    const outcome = await this.sendSms({
+      phone,
+      signName: policy.signName,
+      templateCode: policy.templateCode,
+      templateParam: { [policy.templateVariable]: code },
+      outId: sendId,
+    });
+    if (!outcome.ok) {
+      this.logFailure('verification code', phone, channel, outcome);
+      await orUnavailable(
+        this.deps.store.releaseSend({ subject: key, sendId, codeTtlMs: policy.codeTtlMs, windows: policy.sendLimits }),
+      );
+      return { kind: 'send_failed', failure: outcome.failure };
+    }
+    return { kind: 'sent', phone, channel, expiresAt: new Date(reservation.expiresAt), code };
+  }
+
+  async checkCode(request: CheckCodeRequest): Promise<CheckCodeResult> {
+    const subject = this.subject(request);
+    if ('kind' in subject) return subject;
+    const { phone, channel } = subject;
+    const policy = this.deps.policies.forChannel(channel);
+    if (!isWellFormedCode(request.code, policy.codeLength)) return { kind: 'invalid', field: 'code' };
+    const key: Subject = { channel, phone: phone.e164 };
+    const result = await orUnavailable(
+      this.deps.store.checkCode({
+        subject: key,
+        codeHash: this.hash(key, request.code),
+        maxAttempts: policy.maxVerifyAttempts,
+      }),
+    );
+    return { kind: 'checked', ...result };
+  }
+
+  /** A notification SMS: the caller's template and parameters, unchanged; no codes, no send limits. */
+  async sendNotice(request: SendNoticeRequest): Promise<SendNoticeResult> {
+    const subject = this.subject(request);
+    if ('kind' in subject) return subject;
+    const { phone, channel } = subject;
+    if (typeof request.templateCode !== 'string' || !TEMPLATE_CODE.test(request.templateCode)) {
+      return { kind: 'invalid', field: 'templateCode' };
+    }
+    const policy = this.deps.policies.forChannel(channel);
+    const outcome = await this.sendSms({
+      phone,
+      signName: policy.signName,
+      templateCode: request.templateCode,
+      templateParam: request.templateParam,
+      outId: generateSendId(),
+    });
+    if (!outcome.ok) {
+      this.logFailure('notice', phone, channel, outcome);
+      return { kind: 'send_failed', failure: outcome.failure };
+    }
+    return { kind: 'sent', phone, channel, bizId: outcome.bizId };
+  }
+
+  /** Providers report failures as outcomes; a provider that throws anyway must not strand a reservation. */
+  private async sendSms(message: SmsMessage): Promise<SmsOutcome> {
+    try {
+      return await this.deps.sms.send(message);
+    } catch (error) {
+      const providerCode = error instanceof Error ? error.name : 'UnknownError';
+      return { ok: false, failure: 'failed', providerCode };
+    }
+  }
+
+  private subject(request: SendCodeRequest): { phone: Phone; channel: string } | Invalid {
+    if (!isValidChannel(request.channel)) return { kind: 'invalid', field: 'channel' };
+    const parsed = parsePhone(request.phone);
+    if (!parsed.ok) return { kind: 'invalid', field: 'phone' };
+    return { phone: parsed.phone, channel: request.channel };
+  }
+
+  private hash(subject: Subject, code: string): string {
+    return hashCode(this.deps.secret, subject.channel, subject.phone, code);
+  }
+
+  private logFailure(what: string, phone: Phone, channel: string, outcome: Extract<SmsOutcome, { ok: false }>): void {
+    this.deps.logger.warn(
+      {
+        sms: {
+          provider: this.deps.sms.name,
+          phone: maskPhone(phone.e164, phone.countryCallingCode),
+          channel,
+          providerCode: outcome.providerCode,
+          providerMessage: outcome.providerMessage,
+          requestId: outcome.requestId,
+        },
+      },
+      `${what} SMS not sent`,
+    );
+  }
+}
