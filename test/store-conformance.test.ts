@@ -1,0 +1,247 @@
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { generateSendId } from '../src/code.js';
+import { parseSendLimits, type SendWindow } from '../src/send-limits.js';
+import type { CheckStatus, Subject } from '../src/store/store.js';
+import { STORE_KINDS, createHarness, keysWithPrefix, requireRedisUrl, type StoreHarness } from './support/stores.js';
+
+function windows(text: string): SendWindow[] {
+  const parsed = parseSendLimits(text);
+  if (typeof parsed === 'string') throw new Error(parsed);
+  return parsed;
+}
+
+let subjectCounter = 0;
+function newSubject(): Subject {
+  subjectCounter += 1;
+  return { channel: 'login', phone: `+86138${String(subjectCounter).padStart(8, '0')}` };
+}
+
+describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
+  let h: StoreHarness;
+  beforeEach(async () => {
+    h = await createHarness(kind);
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  const TTL = 5_000;
+  const LOOSE = windows('100/10s');
+
+  async function send(subject: Subject, hash: string, opts: { limits?: SendWindow[]; ttl?: number } = {}) {
+    const sendId = generateSendId();
+    const result = await h.store.reserveSend({
+      subject,
+      sendId,
+      codeHash: hash,
+      codeTtlMs: opts.ttl ?? TTL,
+      windows: opts.limits ?? LOOSE,
+    });
+    return { sendId, result };
+  }
+
+  const check = async (subject: Subject, hash: string, maxAttempts = 5) =>
+    h.store.checkCode({ subject, codeHash: hash, maxAttempts });
+
+  it('approves the right code once, then answers used', async () => {
+    const s = newSubject();
+    const { result } = await send(s, 'H1');
+    expect(result.ok).toBe(true);
+    if (result.ok) expect(result.expiresAt - result.sentAt).toBe(TTL);
+    expect((await check(s, 'H1')).status).toBe('approved');
+    expect((await check(s, 'H1')).status).toBe('used');
+    expect((await check(s, 'WRONG')).status).toBe('used');
+  });
+
+  it('answers not_found when no code was sent, per channel and phone', async () => {
+    const s = newSubject();
+    await send(s, 'H1');
+    expect((await check({ ...s, channel: 'other' }, 'H1')).status).toBe('not_found');
+    expect((await check(newSubject(), 'H1')).status).toBe('not_found');
+  });
+
+  it('keeps only the latest code valid', async () => {
+    const s = newSubject();
+    await send(s, 'OLD');
+    await send(s, 'NEW');
+    expect((await check(s, 'OLD')).status).toBe('mismatch');
+    expect((await check(s, 'NEW')).status).toBe('approved');
+  });
+
+  it('answers expired after the TTL until the longest window has passed, then not_found', async () => {
+    const s = newSubject();
+    await send(s, 'H1', { ttl: 150, limits: windows('5/600ms') });
+    await h.advance(150);
+    expect((await check(s, 'H1')).status).toBe('expired');
+    await h.advance(460);
+    expect((await check(s, 'H1')).status).toBe('not_found');
+  });
+
+  it('of many concurrent checks with the right code approves exactly one', async () => {
+    const s = newSubject();
+    await send(s, 'H1');
+    const results = await Promise.all(Array.from({ length: 50 }, () => check(s, 'H1')));
+    expect(count(results, 'approved')).toBe(1);
+    expect(count(results, 'used')).toBe(49);
+  });
+
+  it('kills a code after max wrong attempts, even for the right code, until a new send', async () => {
+    const s = newSubject();
+    await send(s, 'H1');
+    expect(await check(s, 'X', 3)).toEqual({ status: 'mismatch', attemptsRemaining: 2 });
+    expect(await check(s, 'X', 3)).toEqual({ status: 'mismatch', attemptsRemaining: 1 });
+    expect(await check(s, 'X', 3)).toEqual({ status: 'mismatch', attemptsRemaining: 0 });
+    expect((await check(s, 'H1', 3)).status).toBe('too_many_attempts');
+    await send(s, 'H2');
+    expect((await check(s, 'H2', 3)).status).toBe('approved');
+  });
+
+  it('counts concurrent wrong guesses exactly', async () => {
+    const s = newSubject();
+    await send(s, 'H1');
+    const results = await Promise.all(Array.from({ length: 40 }, () => check(s, 'X', 5)));
+    expect(count(results, 'mismatch')).toBe(5);
+    expect(count(results, 'too_many_attempts')).toBe(35);
+    expect(results.filter((r) => r.status === 'mismatch').map((r) => r.attemptsRemaining).sort()).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('enforces every sliding window exactly and reports the first refusing one', async () => {
+    const s = newSubject();
+    const limits = windows('1/50ms,5/1500ms,10/6s');
+    const reserve = async () => (await send(s, 'H', { limits })).result;
+    for (let i = 1; i <= 5; i++) {
+      expect((await reserve()).ok, `send ${i}`).toBe(true);
+      // Right after a send the resend window refuses first (after the 5th, the 5/1500ms one refuses too).
+      expect(await reserve()).toMatchObject({ ok: false, window: 0 });
+      await h.advance(50);
+    }
+    expect(await reserve()).toMatchObject({ ok: false, window: 1 });
+    await h.advance(1500);
+    for (let i = 6; i <= 10; i++) {
+      expect((await reserve()).ok, `send ${i}`).toBe(true);
+      await h.advance(50);
+    }
+    expect(await reserve()).toMatchObject({ ok: false, window: 1 });
+    await h.advance(1500);
+    const refusedByDay = await reserve();
+    expect(refusedByDay).toMatchObject({ ok: false, window: 2 });
+  });
+
+  it('computes retry-after as the wait until every refusing window frees a slot', async () => {
+    const s = newSubject();
+    const limits = windows('1/300ms,2/2s');
+    expect((await send(s, 'H', { limits })).result.ok).toBe(true);
+    await h.advance(300);
+    expect((await send(s, 'H', { limits })).result.ok).toBe(true);
+    const refused = (await send(s, 'H', { limits })).result;
+    expect(refused.ok).toBe(false);
+    if (refused.ok) throw new Error('unreachable');
+    expect(refused.window).toBe(0);
+    // The 2/2s window frees when the first send (≥300 ms ago) leaves it: about 1.7 s from now.
+    expect(refused.retryAfterMs).toBeGreaterThan(1_000);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(1_700);
+  });
+
+  it('does not count refused sends', async () => {
+    const s = newSubject();
+    const limits = windows('1/200ms,3/10s');
+    expect((await send(s, 'H', { limits })).result.ok).toBe(true);
+    for (let i = 0; i < 5; i++) expect((await send(s, 'H', { limits })).result.ok).toBe(false);
+    await h.advance(200);
+    expect((await send(s, 'H', { limits })).result.ok).toBe(true);
+    await h.advance(200);
+    expect((await send(s, 'H', { limits })).result.ok).toBe(true);
+    await h.advance(200);
+    expect((await send(s, 'H', { limits })).result).toMatchObject({ ok: false, window: 1 });
+  });
+
+  it('of many concurrent sends under 1/60s accepts exactly one', async () => {
+    const s = newSubject();
+    const limits = windows('1/60s,5/1h,10/1d');
+    const results = await Promise.all(Array.from({ length: 50 }, () => send(s, 'H', { limits })));
+    expect(results.filter((r) => r.result.ok)).toHaveLength(1);
+  });
+
+  it('release undoes a send: it stops counting and the previous code is valid again', async () => {
+    const s = newSubject();
+    const limits = windows('2/10s');
+    await send(s, 'OLD', { limits });
+    await check(s, 'X');
+    const failed = await send(s, 'NEW', { limits });
+    await h.store.releaseSend({ subject: s, sendId: failed.sendId, codeTtlMs: TTL, windows: limits });
+    expect((await check(s, 'NEW')).status).toBe('mismatch');
+    expect(await check(s, 'OLD')).toEqual({ status: 'approved', attemptsRemaining: 3 });
+    // The released send did not count: one more fits in 2/10s.
+    expect((await send(s, 'NEXT', { limits })).result.ok).toBe(true);
+  });
+
+  it('release of the only code leaves no valid code', async () => {
+    const s = newSubject();
+    const failed = await send(s, 'NEW');
+    await h.store.releaseSend({ subject: s, sendId: failed.sendId, codeTtlMs: TTL, windows: LOOSE });
+    expect((await check(s, 'NEW')).status).toBe('not_found');
+  });
+
+  it('release of a send already replaced never brings its code back', async () => {
+    const s = newSubject();
+    await send(s, 'A');
+    const b = await send(s, 'B');
+    const c = await send(s, 'C');
+    await h.store.releaseSend({ subject: s, sendId: b.sendId, codeTtlMs: TTL, windows: LOOSE });
+    await h.store.releaseSend({ subject: s, sendId: c.sendId, codeTtlMs: TTL, windows: LOOSE });
+    expect((await check(s, 'B')).status).toBe('not_found');
+  });
+
+  it('keeps nothing of a phone once its longest window has passed', async () => {
+    const s = newSubject();
+    await send(s, 'H', { ttl: 100, limits: windows('1/100ms,3/400ms') });
+    await check(s, 'X');
+    expect(await h.stateCount()).toBeGreaterThan(0);
+    await h.advance(410);
+    expect(await h.stateCount()).toBe(0);
+  });
+
+  it('shares one secret: the first stored wins', async () => {
+    const first = await h.store.sharedSecret('secret-one');
+    expect(await h.store.sharedSecret('secret-two')).toBe(first);
+  });
+});
+
+describe('redis store key layout', () => {
+  let h: StoreHarness;
+  let admin: Redis;
+  beforeEach(async () => {
+    h = await createHarness('redis');
+    admin = new Redis(requireRedisUrl());
+  });
+  afterEach(async () => {
+    await h.close();
+    admin.disconnect();
+  });
+
+  it('puts every key of a phone under one hash tag and the prefix, each with a TTL', async () => {
+    const s = { channel: 'login', phone: '+8613812345678' };
+    await h.store.reserveSend({ subject: s, sendId: 'id1', codeHash: 'H', codeTtlMs: 300_000, windows: windows('1/60s,10/1d') });
+    await h.store.checkCode({ subject: s, codeHash: 'X', maxAttempts: 5 });
+    const keys = (await keysWithPrefix(admin, h.prefix)).sort();
+    expect(keys).toEqual([`${h.prefix}{+8613812345678}:login:code`, `${h.prefix}{+8613812345678}:login:sends`]);
+    for (const key of keys) {
+      const ttl = await admin.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(86_400_000);
+    }
+    // The code itself is nowhere: only its HMAC.
+    const fields = await admin.hgetall(`${h.prefix}{+8613812345678}:login:code`);
+    expect(fields.h).toBe('H');
+  });
+
+  it('keeps the shared secret as the one key without a TTL', async () => {
+    await h.store.sharedSecret('s3cret-value-123');
+    expect(await admin.pttl(`${h.prefix}secret`)).toBe(-1);
+  });
+});
+
+function count(results: Array<{ status: CheckStatus }>, status: CheckStatus): number {
+  return results.filter((r) => r.status === status).length;
+}

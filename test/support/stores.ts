@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { connectRedisStore } from '../../src/store/redis-store.js';
+import type { VerificationStore } from '../../src/store/store.js';
+
+/** A store under test plus the means to move its time forward and look inside it. */
+export interface StoreHarness {
+  readonly store: VerificationStore;
+  readonly prefix: string;
+  /** Lets `ms` of the store's own clock pass (a fake clock, or Redis `TIME` awaited). */
+  advance(ms: number): Promise<void>;
+  /** Every key (Redis) or record (memory) the store holds for this harness. */
+  stateCount(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export type StoreKind = 'memory' | 'redis';
+export const STORE_KINDS: StoreKind[] = ['memory', 'redis'];
+
+export function requireRedisUrl(): string {
+  const url = inject('redisUrl');
+  if (!url) throw new Error(inject('redisError') || 'no Redis for the Redis suites');
+  return url;
+}
+
+export function uniquePrefix(): string {
+  return `test:${randomUUID().slice(0, 8)}:`;
+}
+
+export async function createHarness(kind: StoreKind, timeoutMs = 1000): Promise<StoreHarness> {
+  return kind === 'memory' ? memoryHarness() : redisHarness(timeoutMs);
+}
+
+export function memoryHarness(): StoreHarness {
+  let now = Date.UTC(2026, 0, 1);
+  const store = new MemoryStore({ now: () => now });
+  return {
+    store,
+    prefix: '',
+    advance: async (ms) => {
+      now += ms;
+    },
+    stateCount: async () => store.size(),
+    close: () => store.close(),
+  };
+}
+
+export async function redisHarness(timeoutMs = 1000): Promise<StoreHarness> {
+  const url = requireRedisUrl();
+  const prefix = uniquePrefix();
+  const store = await connectRedisStore(url, { prefix, commandTimeoutMs: timeoutMs });
+  const admin = new Redis(url);
+  return {
+    store,
+    prefix,
+    advance: async (ms) => {
+      const target = (await redisTimeMs(admin)) + ms;
+      await until(async () => (await redisTimeMs(admin)) >= target, ms + 5_000, 5);
+    },
+    stateCount: async () => (await keysWithPrefix(admin, prefix)).length,
+    close: async () => {
+      await store.close();
+      admin.disconnect();
+    },
+  };
+}
+
+export async function redisTimeMs(redis: Redis): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+export async function keysWithPrefix(redis: Redis, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys;
+}
+
+/** Polls `condition` until it holds: a condition awaited, not a fixed sleep. */
+export async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 5_000, everyMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
