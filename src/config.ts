@@ -85,9 +85,14 @@ export function readEnv<T extends TSchema & { properties: Record<string, TSchema
   source: Record<string, string | undefined>,
 ): Static<T> {
   const picked: Record<string, string> = {};
-  for (const name of Object.keys(schema.properties)) {
+  for (const [name, property] of Object.entries(schema.properties)) {
     const value = source[name];
-    if (value !== undefined && value !== '') picked[name] = value;
+    if (value === undefined || value === '') continue;
+    // TypeBox's Convert truncates "1.5" to 1; an integer setting must be written as one.
+    if (property.type === 'integer' && !/^-?\d+$/.test(value.trim())) {
+      throw new ConfigError(name, `is invalid: Expected an integer (got ${JSON.stringify(value)})`);
+    }
+    picked[name] = value;
   }
   const value = Value.Default(schema, Value.Convert(schema, { ...picked }));
   const error = Value.Errors(schema, value).First();

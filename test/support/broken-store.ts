@@ -1,0 +1,17 @@
+import type { VerificationStore } from '../../src/store/store.js';
+
+/** A store whose every call fails as a dead Redis connection would, with internals in the message. */
+export function brokenStore(): VerificationStore {
+  const fail = async (): Promise<never> => {
+    throw new Error('connect ECONNREFUSED 10.0.0.7:6379 password=hunter2');
+  };
+  return {
+    kind: 'redis',
+    reserveSend: fail,
+    releaseSend: fail,
+    checkCode: fail,
+    sharedSecret: async (candidate) => candidate,
+    ping: fail,
+    close: async () => {},
+  };
+}
