@@ -1,5 +1,7 @@
 import fp from 'fastify-plugin';
 import type { Config } from '../src/config.js';
+import type { Logger } from '../src/logger.js';
+import { AliyunSmsProvider } from '../src/sms/aliyun-provider.js';
 import { LogSmsProvider } from '../src/sms/log-provider.js';
 import type { SmsProvider } from '../src/sms/provider.js';
 
@@ -11,6 +13,7 @@ declare module 'fastify' {
 
 export interface SmsPluginOptions {
   readonly config: Config;
+  /** A provider made by the caller (tests); otherwise the one `SMS_PROVIDER` names. */
   readonly provider?: SmsProvider;
 }
 
@@ -24,13 +27,18 @@ export default fp<SmsPluginOptions>(
   { name: 'sms', fastify: '5.x' },
 );
 
-function createProvider(config: Config, logger: SmsLogger): SmsProvider {
+export function createProvider(config: Config, logger: Logger): SmsProvider {
   switch (config.smsProvider) {
     case 'log':
       return new LogSmsProvider(logger);
     case 'aliyun':
-      throw new Error('SMS_PROVIDER=aliyun is not available yet');
+      return new AliyunSmsProvider({
+        endpoint: config.aliyun.endpoint,
+        accessKeyId: config.aliyun.accessKeyId,
+        accessKeySecret: config.aliyun.accessKeySecret,
+        securityToken: config.aliyun.securityToken,
+        timeoutMs: config.aliyun.timeoutMs,
+        logger,
+      });
   }
 }
-
-type SmsLogger = ConstructorParameters<typeof LogSmsProvider>[0];

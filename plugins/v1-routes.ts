@@ -79,7 +79,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
     async (request) => {
       const result = await fastify.verification.checkCode(request.body);
       if (result.kind === 'checked' && result.status === 'approved') return { status: 'approved' as const };
-      throw checkError(result, config);
+      throw checkError(result);
     },
   );
 
@@ -138,8 +138,8 @@ function sendError(result: SendRefusal, reply: { header(name: string, value: str
   }
 }
 
-function checkError(result: CheckCodeResult, config: Config): Error {
-  if (result.kind === 'invalid') return invalidError(result, config);
+function checkError(result: CheckCodeResult): Error {
+  if (result.kind === 'invalid') return invalidError(result);
   switch (result.status) {
     case 'not_found':
       return new Errors.OTP_NOT_FOUND();
@@ -155,8 +155,8 @@ function checkError(result: CheckCodeResult, config: Config): Error {
   }
 }
 
-function invalidError(result: Invalid, config?: Config): Error {
+function invalidError(result: Invalid): Error {
   if (result.field === 'phone') return new Errors.INVALID_PHONE();
-  if (result.field === 'code') return new Errors.INVALID_CODE(config?.codeLength ?? '');
+  if (result.field === 'code') return new Errors.INVALID_CODE(result.codeLength ?? '');
   return new Errors.INVALID_INPUT(result.field);
 }

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { uniformPolicies } from '../src/channel-policy.js';
+import { channelPolicies } from '../src/channel-policy.js';
 import { generateSecret } from '../src/code.js';
 import type { Config } from '../src/config.js';
 import { VerificationService } from '../src/verification-service.js';
@@ -26,7 +26,7 @@ export default fp<VerificationPluginOptions>(
       new VerificationService({
         store: fastify.store,
         sms: fastify.sms,
-        policies: uniformPolicies(config),
+        policies: channelPolicies(config),
         logger: fastify.log,
         secret,
       }),

@@ -19,18 +19,22 @@ export interface ChannelPolicies {
   forChannel(channel: string): ChannelPolicy;
 }
 
+/** The template the `log` provider names when none is configured. */
 export const LOG_TEMPLATE_CODE = 'verification-code';
 
-/** Every channel gets the service-wide defaults. */
-export function uniformPolicies(config: Config): ChannelPolicies {
-  const policy: ChannelPolicy = {
+/** The service-wide defaults, overridden per channel by `CHANNELS_FILE`. */
+export function channelPolicies(config: Config): ChannelPolicies {
+  const defaults: ChannelPolicy = {
     codeLength: config.codeLength,
     codeTtlMs: config.codeTtlMs,
     sendLimits: config.sendLimits,
     maxVerifyAttempts: config.maxVerifyAttempts,
-    signName: undefined,
-    templateCode: LOG_TEMPLATE_CODE,
+    signName: config.aliyun.signName,
+    templateCode: config.aliyun.templateCode ?? LOG_TEMPLATE_CODE,
     templateVariable: 'code',
   };
-  return { forChannel: () => policy };
+  const overridden = new Map(
+    Object.entries(config.channels).map(([channel, override]) => [channel, { ...defaults, ...override }]),
+  );
+  return { forChannel: (channel) => overridden.get(channel) ?? defaults };
 }

@@ -1,5 +1,9 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { loadChannelsFile, type ChannelOverride } from './channels-file.js';
+import { ConfigError } from './config-error.js';
+
+export { ConfigError };
 import { parseSendLimits, type SendWindow } from './send-limits.js';
 
 /**
@@ -20,6 +24,14 @@ export const EnvSchema = Type.Object({
   EXPOSE_CODE: Type.Boolean({ default: false }),
   CODE_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   STORE_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 1000 }),
+  ALIBABA_CLOUD_ACCESS_KEY_ID: Type.Optional(Type.String()),
+  ALIBABA_CLOUD_ACCESS_KEY_SECRET: Type.Optional(Type.String()),
+  ALIBABA_CLOUD_SECURITY_TOKEN: Type.Optional(Type.String()),
+  ALIYUN_SMS_ENDPOINT: Type.String({ pattern: '^https?://[^/?#@\\s]+/?$', default: 'https://dysmsapi.aliyuncs.com' }),
+  ALIYUN_SMS_SIGN_NAME: Type.Optional(Type.String({ maxLength: 64 })),
+  ALIYUN_SMS_TEMPLATE_CODE: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
+  ALIYUN_SMS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5000 }),
+  CHANNELS_FILE: Type.Optional(Type.String()),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' },
@@ -43,25 +55,40 @@ export interface Config {
   readonly codeSecret: string | undefined;
   readonly storeTimeoutMs: number;
   readonly logLevel: string;
+  readonly aliyun: AliyunConfig;
+  /** Per-channel overrides from `CHANNELS_FILE`; channels not in it use the defaults. */
+  readonly channels: Readonly<Record<string, ChannelOverride>>;
 }
 
-/** A setting that stops the process; the message names the variable and never echoes a secret. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  constructor(
-    readonly variable: string,
-    detail: string,
-  ) {
-    super(`Invalid configuration: ${variable} ${detail}`);
-  }
+export interface AliyunConfig {
+  readonly endpoint: string;
+  /** Unset id and secret: the SDK's default credential chain. */
+  readonly accessKeyId: string | undefined;
+  readonly accessKeySecret: string | undefined;
+  readonly securityToken: string | undefined;
+  readonly signName: string | undefined;
+  readonly templateCode: string | undefined;
+  readonly timeoutMs: number;
 }
 
-const SECRET_VARIABLES = new Set(['CODE_SECRET', 'REDIS_URL']);
+const SECRET_VARIABLES = new Set([
+  'CODE_SECRET',
+  'REDIS_URL',
+  'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+  'ALIBABA_CLOUD_SECURITY_TOKEN',
+]);
 
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
   const env = readEnv(EnvSchema, source);
   const sendLimits = parseSendLimits(env.SEND_LIMITS);
   if (typeof sendLimits === 'string') throw new ConfigError('SEND_LIMITS', sendLimits);
+  if (env.SMS_PROVIDER === 'aliyun') requireAliyunSettings(env);
+  if (Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_ID) !== Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_SECRET)) {
+    throw new ConfigError(
+      env.ALIBABA_CLOUD_ACCESS_KEY_ID ? 'ALIBABA_CLOUD_ACCESS_KEY_SECRET' : 'ALIBABA_CLOUD_ACCESS_KEY_ID',
+      'is required with the other half of the AccessKey (or unset both for the default credential chain)',
+    );
+  }
   return {
     port: env.PORT,
     host: env.HOST,
@@ -76,7 +103,22 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     codeSecret: env.CODE_SECRET,
     storeTimeoutMs: env.STORE_TIMEOUT_MS,
     logLevel: env.LOG_LEVEL,
+    aliyun: {
+      endpoint: env.ALIYUN_SMS_ENDPOINT,
+      accessKeyId: env.ALIBABA_CLOUD_ACCESS_KEY_ID,
+      accessKeySecret: env.ALIBABA_CLOUD_ACCESS_KEY_SECRET,
+      securityToken: env.ALIBABA_CLOUD_SECURITY_TOKEN,
+      signName: env.ALIYUN_SMS_SIGN_NAME,
+      templateCode: env.ALIYUN_SMS_TEMPLATE_CODE,
+      timeoutMs: env.ALIYUN_SMS_TIMEOUT_MS,
+    },
+    channels: env.CHANNELS_FILE ? loadChannelsFile(env.CHANNELS_FILE) : {},
   };
+}
+
+function requireAliyunSettings(env: Env): void {
+  const missing = (['ALIYUN_SMS_SIGN_NAME', 'ALIYUN_SMS_TEMPLATE_CODE'] as const).filter((name) => !env[name]);
+  if (missing.length > 0) throw new ConfigError(missing.join(', '), 'is required when SMS_PROVIDER=aliyun');
 }
 
 /** Picks the schema's variables out of `source` (empty counts as unset), converts, defaults and checks them. */

@@ -10,7 +10,12 @@ import { orUnavailable } from './store/store-unavailable.js';
 
 export type InvalidField = 'phone' | 'channel' | 'code' | 'templateCode' | 'templateParam';
 
-export type Invalid = { readonly kind: 'invalid'; readonly field: InvalidField };
+export type Invalid = {
+  readonly kind: 'invalid';
+  readonly field: InvalidField;
+  /** For `code`: how many digits the channel's codes have. */
+  readonly codeLength?: number;
+};
 
 export type SendCodeResult =
   | Invalid
@@ -118,7 +123,9 @@ export class VerificationService {
     if ('kind' in subject) return subject;
     const { phone, channel } = subject;
     const policy = this.deps.policies.forChannel(channel);
-    if (!isWellFormedCode(request.code, policy.codeLength)) return { kind: 'invalid', field: 'code' };
+    if (!isWellFormedCode(request.code, policy.codeLength)) {
+      return { kind: 'invalid', field: 'code', codeLength: policy.codeLength };
+    }
     const key: Subject = { channel, phone: phone.e164 };
     const result = await orUnavailable(
       this.deps.store.checkCode({

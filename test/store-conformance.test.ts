@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateSendId } from '../src/code.js';
 import { parseSendLimits, type SendWindow } from '../src/send-limits.js';
 import type { CheckStatus, Subject } from '../src/store/store.js';
-import { STORE_KINDS, createHarness, keysWithPrefix, requireRedisUrl, type StoreHarness } from './support/stores.js';
+import { STORE_KINDS, createHarness, keysWithPrefix, requireRedisUrl, until, type StoreHarness } from './support/stores.js';
 
 function windows(text: string): SendWindow[] {
   const parsed = parseSendLimits(text);
@@ -234,6 +234,28 @@ describe('redis store key layout', () => {
     // The code itself is nowhere: only its HMAC.
     const fields = await admin.hgetall(`${h.prefix}{+8613812345678}:login:code`);
     expect(fields.h).toBe('H');
+  });
+
+  it('decides each send and each check in one EVALSHA round trip', async () => {
+    const s = { channel: 'login', phone: '+8613812340000' };
+    const limits = windows('1/60s,5/1h,10/1d');
+    // Warm up: the first call of a script on a connection may be EVAL (ioredis loads it once).
+    await h.store.reserveSend({ subject: s, sendId: 'warm', codeHash: 'H', codeTtlMs: 1000, windows: limits });
+    await h.store.checkCode({ subject: s, codeHash: 'X', maxAttempts: 5 });
+
+    const monitor = await admin.monitor();
+    const seen: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args.some((a) => a.includes(h.prefix))) seen.push(args);
+    });
+    const s2 = { channel: 'login', phone: '+8613812340001' };
+    await h.store.reserveSend({ subject: s2, sendId: 'one', codeHash: 'H', codeTtlMs: 1000, windows: limits });
+    await h.store.checkCode({ subject: s2, codeHash: 'H', maxAttempts: 5 });
+    await until(() => seen.length >= 2);
+    monitor.disconnect();
+    // Only the script calls themselves; the commands they run inside are not round trips.
+    const calls = seen.filter((args) => args[0]?.toLowerCase() === 'evalsha' || args[0]?.toLowerCase() === 'eval');
+    expect(calls.map((args) => args[0]?.toLowerCase())).toEqual(['evalsha', 'evalsha']);
   });
 
   it('keeps the shared secret as the one key without a TTL', async () => {

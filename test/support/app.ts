@@ -15,15 +15,29 @@ export interface TestApp {
 }
 
 /** The whole app on a fresh store of `kind` (its own key prefix on Redis), settings from `env`. */
+export interface TestAppOptions {
+  readonly store?: VerificationStore;
+  /** Use the provider `SMS_PROVIDER` names (e.g. Aliyun against the double) instead of the recording one. */
+  readonly configuredSms?: boolean;
+  /** Receives every log line (JSON) at `LOG_LEVEL` (default info). */
+  readonly logLines?: string[];
+}
+
 export async function buildTestApp(
   kind: StoreKind,
   env: Record<string, string> = {},
-  options: { store?: VerificationStore } = {},
+  options: TestAppOptions = {},
 ): Promise<TestApp> {
   const harness = await createHarness(kind);
-  const config = loadConfig({ LOG_LEVEL: 'silent', ...env });
+  const config = loadConfig({ LOG_LEVEL: options.logLines ? 'info' : 'silent', ...env });
   const sms = new RecordingSmsProvider();
-  const app = await buildApp(config, { logger: false, store: options.store ?? harness.store, sms });
+  const lines = options.logLines;
+  const logger = lines ? { level: config.logLevel, stream: { write: (line: string) => void lines.push(line) } } : false;
+  const app = await buildApp(config, {
+    logger,
+    store: options.store ?? harness.store,
+    sms: options.configuredSms ? undefined : sms,
+  });
   await app.ready();
   return {
     app,

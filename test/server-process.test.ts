@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+/** Runs `server.ts` as `npm start` does, with only the given environment on top of PATH/HOME. */
+function startServer(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const listening = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', () => {
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
+      if (match) resolve(match[1] as string);
+    });
+    void exited.then((code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
+  });
+  listening.catch(() => {}); // awaited only by the tests that expect the server to come up
+
+  return { child, exited, listening, output: () => ({ stdout, stderr }) };
+}
+
+describe('the server process', () => {
+  it('stops at start-up on a bad setting with a message naming the variable', async () => {
+    const server = startServer({ CODE_LENGTH: '99' });
+    expect(await server.exited).toBe(1);
+    expect(server.output().stderr).toMatch(/Invalid configuration: CODE_LENGTH/);
+  });
+
+  it('starts on the in-memory store with a warning, serves, and exits 0 on SIGTERM', async () => {
+    const server = startServer({ PORT: '0', HOST: '127.0.0.1' });
+    const base = await server.listening;
+    expect(server.output().stdout).toMatch(/REDIS_URL is unset: using the in-memory store/);
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    const sent = await fetch(`${base}/v1/verifications`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ phone: '13800000000', channel: 'login' }),
+    });
+    expect(sent.status).toBe(201);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(server.output().stdout).not.toContain('13800000000');
+  });
+});
