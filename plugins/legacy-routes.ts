@@ -64,7 +64,11 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
 
   fastify.post('/sms_message/getVerificationCode', async (request) => {
     const body = fields(request.body);
-    const result = await fastify.verification.sendCode({ phone: text(body.phone), channel: body.channel });
+    const result = await fastify.verification.sendCode({
+      phone: text(body.phone),
+      channel: body.channel,
+      context: { ip: request.ip },
+    });
     return sendCodeAnswer(result, config);
   });
 
@@ -74,6 +78,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
       phone: text(body.phone),
       channel: body.channel,
       code: text(body.code),
+      context: { ip: request.ip },
     });
     return checkAnswer(result);
   });
@@ -87,6 +92,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
       channel: body.channel,
       templateCode: body.template_code,
       templateParam,
+      context: { ip: request.ip },
     });
     return noticeAnswer(result);
   });

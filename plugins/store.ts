@@ -32,9 +32,11 @@ export default fp<StorePluginOptions>(
 );
 
 async function createStore(config: Config): Promise<VerificationStore> {
-  if (!config.redisUrl) return new MemoryStore();
+  if (!config.redisUrl) return new MemoryStore({ audit: config.audit });
   return connectRedisStore(config.redisUrl, {
     prefix: config.redisPrefix,
     commandTimeoutMs: config.storeTimeoutMs,
+    auditKey: config.audit.stream,
+    audit: config.audit,
   });
 }

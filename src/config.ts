@@ -4,6 +4,7 @@ import { loadChannelsFile, type ChannelOverride } from './channels-file.js';
 import { ConfigError } from './config-error.js';
 
 export { ConfigError };
+import { parseDuration } from './duration.js';
 import { parseSendLimits, type SendWindow } from './send-limits.js';
 
 /**
@@ -32,6 +33,9 @@ export const EnvSchema = Type.Object({
   ALIYUN_SMS_TEMPLATE_CODE: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
   ALIYUN_SMS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5000 }),
   CHANNELS_FILE: Type.Optional(Type.String()),
+  AUDIT_STREAM: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:{}-]{1,128}$' })),
+  AUDIT_RETENTION: Type.String({ default: '30d' }),
+  AUDIT_MAXLEN: Type.Optional(Type.Integer({ minimum: 1 })),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' },
@@ -56,8 +60,16 @@ export interface Config {
   readonly storeTimeoutMs: number;
   readonly logLevel: string;
   readonly aliyun: AliyunConfig;
+  readonly audit: AuditConfig;
   /** Per-channel overrides from `CHANNELS_FILE`; channels not in it use the defaults. */
   readonly channels: Readonly<Record<string, ChannelOverride>>;
+}
+
+export interface AuditConfig {
+  /** The stream key: `AUDIT_STREAM`, default `<REDIS_PREFIX>audit`. */
+  readonly stream: string;
+  readonly retentionMs: number;
+  readonly maxLen: number | undefined;
 }
 
 export interface AliyunConfig {
@@ -83,6 +95,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const sendLimits = parseSendLimits(env.SEND_LIMITS);
   if (typeof sendLimits === 'string') throw new ConfigError('SEND_LIMITS', sendLimits);
   if (env.SMS_PROVIDER === 'aliyun') requireAliyunSettings(env);
+  const auditRetentionMs = parseDuration(env.AUDIT_RETENTION);
+  if (auditRetentionMs === undefined) {
+    throw new ConfigError('AUDIT_RETENTION', `is invalid: expected a duration such as 30d or 12h (got ${JSON.stringify(env.AUDIT_RETENTION)})`);
+  }
   if (Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_ID) !== Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_SECRET)) {
     throw new ConfigError(
       env.ALIBABA_CLOUD_ACCESS_KEY_ID ? 'ALIBABA_CLOUD_ACCESS_KEY_SECRET' : 'ALIBABA_CLOUD_ACCESS_KEY_ID',
@@ -113,6 +129,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       timeoutMs: env.ALIYUN_SMS_TIMEOUT_MS,
     },
     channels: env.CHANNELS_FILE ? loadChannelsFile(env.CHANNELS_FILE) : {},
+    audit: {
+      stream: env.AUDIT_STREAM ?? `${env.REDIS_PREFIX}audit`,
+      retentionMs: auditRetentionMs,
+      maxLen: env.AUDIT_MAXLEN,
+    },
   };
 }
 

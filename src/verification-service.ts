@@ -1,3 +1,4 @@
+import type { AuditContext } from './audit/audit.js';
 import type { ChannelPolicies } from './channel-policy.js';
 import { isValidChannel } from './channel.js';
 import { generateCode, generateSendId, hashCode, isWellFormedCode } from './code.js';
@@ -5,7 +6,7 @@ import type { Logger } from './logger.js';
 import { maskPhone, parsePhone, type Phone } from './phone.js';
 import type { SendWindow } from './send-limits.js';
 import type { SmsFailure, SmsMessage, SmsOutcome, SmsProvider } from './sms/provider.js';
-import type { CheckStatus, Subject, VerificationStore } from './store/store.js';
+import type { AuditEventFields, CheckStatus, Subject, VerificationStore } from './store/store.js';
 import { orUnavailable } from './store/store-unavailable.js';
 
 export type InvalidField = 'phone' | 'channel' | 'code' | 'templateCode' | 'templateParam';
@@ -45,9 +46,17 @@ export type SendNoticeResult =
   | { readonly kind: 'sent'; readonly phone: Phone; readonly channel: string; readonly bizId: string | undefined }
   | { readonly kind: 'send_failed'; readonly failure: SmsFailure };
 
+/** Who is asking: recorded in every audit event of the request. */
+export interface RequestContext {
+  readonly ip?: string;
+  /** The API key's name, once callers authenticate. */
+  readonly caller?: string;
+}
+
 export interface SendCodeRequest {
   readonly phone: unknown;
   readonly channel: unknown;
+  readonly context?: RequestContext;
 }
 
 export interface CheckCodeRequest extends SendCodeRequest {
@@ -82,10 +91,12 @@ export class VerificationService {
     const code = generateCode(policy.codeLength);
     const sendId = generateSendId();
     const key: Subject = { channel, phone: phone.e164 };
+    const context = auditContext(key, request.context);
 
     const reservation = await orUnavailable(
       this.deps.store.reserveSend({
         subject: key,
+        context,
         sendId,
         codeHash: this.hash(key, code),
         codeTtlMs: policy.codeTtlMs,
@@ -108,13 +119,22 @@ export class VerificationService {
       templateParam: { [policy.templateVariable]: code },
       outId: sendId,
     });
+    const event = this.providerFields(policy.templateCode, sendId, outcome);
     if (!outcome.ok) {
       this.logFailure('verification code', phone, channel, outcome);
       await orUnavailable(
-        this.deps.store.releaseSend({ subject: key, sendId, codeTtlMs: policy.codeTtlMs, windows: policy.sendLimits }),
+        this.deps.store.releaseSend({
+          subject: key,
+          context,
+          event,
+          sendId,
+          codeTtlMs: policy.codeTtlMs,
+          windows: policy.sendLimits,
+        }),
       );
       return { kind: 'send_failed', failure: outcome.failure };
     }
+    await this.appendAfterSend(context, { event: 'code.sent', ...event });
     return { kind: 'sent', phone, channel, expiresAt: new Date(reservation.expiresAt), code };
   }
 
@@ -130,6 +150,7 @@ export class VerificationService {
     const result = await orUnavailable(
       this.deps.store.checkCode({
         subject: key,
+        context: auditContext(key, request.context),
         codeHash: this.hash(key, request.code),
         maxAttempts: policy.maxVerifyAttempts,
       }),
@@ -146,18 +167,51 @@ export class VerificationService {
       return { kind: 'invalid', field: 'templateCode' };
     }
     const policy = this.deps.policies.forChannel(channel);
+    const outId = generateSendId();
     const outcome = await this.sendSms({
       phone,
       signName: policy.signName,
       templateCode: request.templateCode,
       templateParam: request.templateParam,
-      outId: generateSendId(),
+      outId,
     });
+    const context = auditContext({ channel, phone: phone.e164 }, request.context);
+    const event = this.providerFields(request.templateCode, outId, outcome);
     if (!outcome.ok) {
       this.logFailure('notice', phone, channel, outcome);
+      await this.appendAfterSend(context, { event: 'notice.send_failed', ...event });
       return { kind: 'send_failed', failure: outcome.failure };
     }
+    await this.appendAfterSend(context, { event: 'notice.sent', ...event });
     return { kind: 'sent', phone, channel, bizId: outcome.bizId };
+  }
+
+  /** The audit fields a provider call contributes: never the message text or its parameters. */
+  private providerFields(template: string, outId: string, outcome: SmsOutcome): AuditEventFields {
+    return {
+      reason: outcome.ok ? undefined : outcome.providerCode,
+      template,
+      provider: this.deps.sms.name,
+      bizId: outcome.ok ? outcome.bizId : undefined,
+      requestId: outcome.requestId,
+      outId,
+    };
+  }
+
+  /**
+   * The SMS has gone out: failing the request now would invite a retry and a second SMS. If the
+   * event cannot be written (the store went away this instant), say so in the log, where the
+   * send can still be traced by its outId; the code itself is already stored and verifies.
+   */
+  private async appendAfterSend(context: AuditContext, event: AuditEventFields): Promise<void> {
+    try {
+      await this.deps.store.appendAudit(context, event);
+    } catch (error) {
+      this.deps.logger.error(
+        { audit: { event: event.event, outId: event.outId, channel: context.channel }, error: (error as Error).name },
+        'audit event not written: store unavailable',
+      );
+    }
   }
 
   /** Providers report failures as outcomes; a provider that throws anyway must not strand a reservation. */
@@ -196,4 +250,8 @@ export class VerificationService {
       `${what} SMS not sent`,
     );
   }
+}
+
+function auditContext(subject: Subject, context: RequestContext | undefined): AuditContext {
+  return { phone: subject.phone, channel: subject.channel, ip: context?.ip, caller: context?.caller };
 }

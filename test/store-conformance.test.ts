@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AuditContext } from '../src/audit/audit.js';
 import { generateSendId } from '../src/code.js';
 import { parseSendLimits, type SendWindow } from '../src/send-limits.js';
 import type { CheckStatus, Subject } from '../src/store/store.js';
@@ -10,6 +11,9 @@ function windows(text: string): SendWindow[] {
   if (typeof parsed === 'string') throw new Error(parsed);
   return parsed;
 }
+
+const ctx = (s: Subject): AuditContext => ({ phone: s.phone, channel: s.channel, ip: '127.0.0.1' });
+const FAILED = { reason: 'isp.SYSTEM_ERROR', provider: 'test' };
 
 let subjectCounter = 0;
 function newSubject(): Subject {
@@ -33,6 +37,7 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
     const sendId = generateSendId();
     const result = await h.store.reserveSend({
       subject,
+      context: ctx(subject),
       sendId,
       codeHash: hash,
       codeTtlMs: opts.ttl ?? TTL,
@@ -42,7 +47,7 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
   }
 
   const check = async (subject: Subject, hash: string, maxAttempts = 5) =>
-    h.store.checkCode({ subject, codeHash: hash, maxAttempts });
+    h.store.checkCode({ subject, context: ctx(subject), codeHash: hash, maxAttempts });
 
   it('approves the right code once, then answers used', async () => {
     const s = newSubject();
@@ -169,7 +174,7 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
     await send(s, 'OLD', { limits });
     await check(s, 'X');
     const failed = await send(s, 'NEW', { limits });
-    await h.store.releaseSend({ subject: s, sendId: failed.sendId, codeTtlMs: TTL, windows: limits });
+    await h.store.releaseSend({ subject: s, context: ctx(s), event: FAILED, sendId: failed.sendId, codeTtlMs: TTL, windows: limits });
     expect((await check(s, 'NEW')).status).toBe('mismatch');
     expect(await check(s, 'OLD')).toEqual({ status: 'approved', attemptsRemaining: 3 });
     // The released send did not count: one more fits in 2/10s.
@@ -179,7 +184,7 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
   it('release of the only code leaves no valid code', async () => {
     const s = newSubject();
     const failed = await send(s, 'NEW');
-    await h.store.releaseSend({ subject: s, sendId: failed.sendId, codeTtlMs: TTL, windows: LOOSE });
+    await h.store.releaseSend({ subject: s, context: ctx(s), event: FAILED, sendId: failed.sendId, codeTtlMs: TTL, windows: LOOSE });
     expect((await check(s, 'NEW')).status).toBe('not_found');
   });
 
@@ -188,8 +193,8 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
     await send(s, 'A');
     const b = await send(s, 'B');
     const c = await send(s, 'C');
-    await h.store.releaseSend({ subject: s, sendId: b.sendId, codeTtlMs: TTL, windows: LOOSE });
-    await h.store.releaseSend({ subject: s, sendId: c.sendId, codeTtlMs: TTL, windows: LOOSE });
+    await h.store.releaseSend({ subject: s, context: ctx(s), event: FAILED, sendId: b.sendId, codeTtlMs: TTL, windows: LOOSE });
+    await h.store.releaseSend({ subject: s, context: ctx(s), event: FAILED, sendId: c.sendId, codeTtlMs: TTL, windows: LOOSE });
     expect((await check(s, 'B')).status).toBe('not_found');
   });
 
@@ -222,15 +227,17 @@ describe('redis store key layout', () => {
 
   it('puts every key of a phone under one hash tag and the prefix, each with a TTL', async () => {
     const s = { channel: 'login', phone: '+8613812345678' };
-    await h.store.reserveSend({ subject: s, sendId: 'id1', codeHash: 'H', codeTtlMs: 300_000, windows: windows('1/60s,10/1d') });
-    await h.store.checkCode({ subject: s, codeHash: 'X', maxAttempts: 5 });
+    await h.store.reserveSend({ subject: s, context: ctx(s), sendId: 'id1', codeHash: 'H', codeTtlMs: 300_000, windows: windows('1/60s,10/1d') });
+    await h.store.checkCode({ subject: s, context: ctx(s), codeHash: 'X', maxAttempts: 5 });
     const keys = (await keysWithPrefix(admin, h.prefix)).sort();
-    expect(keys).toEqual([`${h.prefix}{+8613812345678}:login:code`, `${h.prefix}{+8613812345678}:login:sends`]);
-    for (const key of keys) {
+    const phoneKeys = [`${h.prefix}{+8613812345678}:login:code`, `${h.prefix}{+8613812345678}:login:sends`];
+    expect(keys).toEqual([`${h.prefix}audit`, ...phoneKeys]);
+    for (const key of phoneKeys) {
       const ttl = await admin.pttl(key);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(86_400_000);
     }
+    expect(await admin.type(`${h.prefix}audit`)).toBe('stream');
     // The code itself is nowhere: only its HMAC.
     const fields = await admin.hgetall(`${h.prefix}{+8613812345678}:login:code`);
     expect(fields.h).toBe('H');
@@ -240,8 +247,8 @@ describe('redis store key layout', () => {
     const s = { channel: 'login', phone: '+8613812340000' };
     const limits = windows('1/60s,5/1h,10/1d');
     // Warm up: the first call of a script on a connection may be EVAL (ioredis loads it once).
-    await h.store.reserveSend({ subject: s, sendId: 'warm', codeHash: 'H', codeTtlMs: 1000, windows: limits });
-    await h.store.checkCode({ subject: s, codeHash: 'X', maxAttempts: 5 });
+    await h.store.reserveSend({ subject: s, context: ctx(s), sendId: 'warm', codeHash: 'H', codeTtlMs: 1000, windows: limits });
+    await h.store.checkCode({ subject: s, context: ctx(s), codeHash: 'X', maxAttempts: 5 });
 
     const monitor = await admin.monitor();
     const seen: string[][] = [];
@@ -249,8 +256,8 @@ describe('redis store key layout', () => {
       if (args.some((a) => a.includes(h.prefix))) seen.push(args);
     });
     const s2 = { channel: 'login', phone: '+8613812340001' };
-    await h.store.reserveSend({ subject: s2, sendId: 'one', codeHash: 'H', codeTtlMs: 1000, windows: limits });
-    await h.store.checkCode({ subject: s2, codeHash: 'H', maxAttempts: 5 });
+    await h.store.reserveSend({ subject: s2, context: ctx(s2), sendId: 'one', codeHash: 'H', codeTtlMs: 1000, windows: limits });
+    await h.store.checkCode({ subject: s2, context: ctx(s2), codeHash: 'H', maxAttempts: 5 });
     await until(() => seen.length >= 2);
     monitor.disconnect();
     // Only the script calls themselves; the commands they run inside are not round trips.

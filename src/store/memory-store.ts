@@ -1,6 +1,9 @@
+import { contextFields, flatten, type AuditContext } from '../audit/audit.js';
+import { MemoryAuditLog } from '../audit/memory-audit-log.js';
 import { longestWindowMs } from '../send-limits.js';
 import {
   codeRecordKeepMs,
+  type AuditEventFields,
   type CheckCodeInput,
   type CheckResult,
   type ReleaseSendInput,
@@ -36,7 +39,11 @@ export interface MemoryStoreOptions {
   readonly now?: () => number;
   /** How often expired records are swept out, so memory stays bounded. */
   readonly sweepIntervalMs?: number;
+  /** Audit retention; the in-process log keeps at most `maxLen` (default 10,000) events. */
+  readonly audit?: { readonly retentionMs: number; readonly maxLen?: number | undefined };
 }
+
+const DEFAULT_AUDIT = { retentionMs: 30 * 86_400_000, maxLen: 10_000 };
 
 /**
  * The same semantics as the Redis scripts, for one process: every method does its
@@ -44,6 +51,7 @@ export interface MemoryStoreOptions {
  */
 export class MemoryStore implements VerificationStore {
   readonly kind = 'memory' as const;
+  readonly audit: MemoryAuditLog;
   private readonly codes = new Map<string, CodeRecord>();
   private readonly sends = new Map<string, SendLog>();
   private readonly secrets: string[] = [];
@@ -52,6 +60,10 @@ export class MemoryStore implements VerificationStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     this.now = options.now ?? Date.now;
+    this.audit = new MemoryAuditLog({
+      retentionMs: options.audit?.retentionMs ?? DEFAULT_AUDIT.retentionMs,
+      maxLen: options.audit?.maxLen ?? DEFAULT_AUDIT.maxLen,
+    });
     this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
   }
@@ -72,7 +84,11 @@ export class MemoryStore implements VerificationStore {
       const blocker = inWindow[inWindow.length - window.count] as { at: number };
       retryAfterMs = Math.max(retryAfterMs, blocker.at + window.windowMs - now);
     });
-    if (refused >= 0) return { ok: false, window: refused, retryAfterMs };
+    if (refused >= 0) {
+      const label = input.windows[refused]?.label;
+      this.record(now, input.context, { event: 'code.rate_limited', reason: label });
+      return { ok: false, window: refused, retryAfterMs };
+    }
 
     entries.push({ id: input.sendId, at: now });
     this.sends.set(id, { entries, keepUntil: now + longest });
@@ -99,6 +115,11 @@ export class MemoryStore implements VerificationStore {
     const log = this.liveSendLog(id, now);
     if (log) log.entries = log.entries.filter((e) => e.id !== input.sendId);
 
+    this.restorePrevious(id, now, input);
+    this.record(now, input.context, { event: 'code.send_failed', ...input.event });
+  }
+
+  private restorePrevious(id: string, now: number, input: ReleaseSendInput): void {
     const record = this.liveCode(id, now);
     if (!record) return;
     if (record.current.sendId === input.sendId) {
@@ -117,17 +138,19 @@ export class MemoryStore implements VerificationStore {
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
     const now = this.now();
     const code = this.liveCode(subjectId(input.subject), now)?.current;
-    const max = input.maxAttempts;
-    if (!code) return { status: 'not_found', attemptsRemaining: 0 };
-    if (now >= code.expiresAt) return { status: 'expired', attemptsRemaining: 0 };
-    if (code.used) return { status: 'used', attemptsRemaining: 0 };
-    if (code.attempts >= max) return { status: 'too_many_attempts', attemptsRemaining: 0 };
-    if (code.hash === input.codeHash) {
-      code.used = true;
-      return { status: 'approved', attemptsRemaining: max - code.attempts };
-    }
-    code.attempts += 1;
-    return { status: 'mismatch', attemptsRemaining: max - code.attempts };
+    const result = decide(code, now, input);
+    const attempt = result.status === 'approved' ? (code?.attempts ?? 0) + 1 : result.status === 'mismatch' ? code?.attempts : undefined;
+    this.record(now, input.context, {
+      event: result.status === 'approved' ? 'code.approved' : 'code.rejected',
+      reason: result.status === 'approved' ? undefined : result.status,
+      attempt,
+      outId: code?.sendId,
+    });
+    return result;
+  }
+
+  async appendAudit(context: AuditContext, event: AuditEventFields): Promise<void> {
+    this.record(this.now(), context, event);
   }
 
   async sharedSecret(candidate: string): Promise<string> {
@@ -147,6 +170,11 @@ export class MemoryStore implements VerificationStore {
   size(): number {
     this.sweep();
     return this.codes.size + this.sends.size;
+  }
+
+  /** Same field order as the scripts: the event's own fields, then the request context. */
+  private record(now: number, context: AuditContext, event: AuditEventFields): void {
+    this.audit.append(now, [...flatten(event), ...contextFields(context)]);
   }
 
   private liveCode(id: string, now: number): CodeRecord | undefined {
@@ -172,6 +200,21 @@ export class MemoryStore implements VerificationStore {
     for (const [id, record] of this.codes) if (record.keepUntil <= now) this.codes.delete(id);
     for (const [id, log] of this.sends) if (log.keepUntil <= now) this.sends.delete(id);
   }
+}
+
+/** Not found → expired → used → too many attempts → compare; a wrong guess is counted on the code. */
+function decide(code: CodeState | undefined, now: number, input: CheckCodeInput): CheckResult {
+  const max = input.maxAttempts;
+  if (!code) return { status: 'not_found', attemptsRemaining: 0 };
+  if (now >= code.expiresAt) return { status: 'expired', attemptsRemaining: 0 };
+  if (code.used) return { status: 'used', attemptsRemaining: 0 };
+  if (code.attempts >= max) return { status: 'too_many_attempts', attemptsRemaining: 0 };
+  if (code.hash === input.codeHash) {
+    code.used = true;
+    return { status: 'approved', attemptsRemaining: max - code.attempts };
+  }
+  code.attempts += 1;
+  return { status: 'mismatch', attemptsRemaining: max - code.attempts };
 }
 
 function subjectId(subject: Subject): string {

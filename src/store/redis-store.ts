@@ -1,9 +1,12 @@
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { contextFields, flatten, type AuditContext, type AuditSettings } from '../audit/audit.js';
+import { RedisAuditReader } from '../audit/redis-audit-reader.js';
 import { longestWindowMs, type SendWindow } from '../send-limits.js';
 import { secretKey, subjectKeys } from './keys.js';
 import { LUA } from './lua-scripts.js';
 import {
   codeRecordKeepMs,
+  type AuditEventFields,
   type CheckCodeInput,
   type CheckResult,
   type CheckStatus,
@@ -17,9 +20,10 @@ type ScriptArg = string | number;
 
 /** The scripts as ioredis commands: EVALSHA, falling back to EVAL on NOSCRIPT. */
 interface ScriptCommands {
-  smsReserveSend(codeKey: string, sendsKey: string, ...args: ScriptArg[]): Promise<[number, number, number]>;
-  smsReleaseSend(codeKey: string, sendsKey: string, ...args: ScriptArg[]): Promise<number>;
-  smsCheckCode(codeKey: string, ...args: ScriptArg[]): Promise<[CheckStatus, number]>;
+  smsReserveSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<[number, number, number]>;
+  smsReleaseSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>;
+  smsCheckCode(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<[CheckStatus, number]>;
+  smsAppendAudit(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>;
 }
 
 type ScriptedClient = (Redis | Cluster) & ScriptCommands;
@@ -28,10 +32,13 @@ export interface RedisStoreOptions {
   readonly prefix: string;
   /** Upper bound on one command: a request never waits longer for Redis. */
   readonly commandTimeoutMs: number;
+  /** The audit stream's key; undefined: no audit events are written. */
+  readonly auditKey: string | undefined;
+  readonly audit: AuditSettings;
 }
 
 /** Fail fast while Redis is away: no offline queue, one try per command. */
-export function redisClientOptions(options: RedisStoreOptions): RedisOptions {
+export function redisClientOptions(options: Pick<RedisStoreOptions, 'commandTimeoutMs'>): RedisOptions {
   return {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -48,28 +55,34 @@ export async function connectRedisStore(url: string, options: RedisStoreOptions)
     // Connection errors surface as failed commands (→ 503); ioredis reconnects by itself.
   });
   await client.connect();
-  return new RedisStore(client, options.prefix);
+  return new RedisStore(client, options);
 }
 
 export class RedisStore implements VerificationStore {
   readonly kind = 'redis' as const;
+  readonly audit: RedisAuditReader;
   private readonly client: ScriptedClient;
+  private readonly prefix: string;
+  private readonly auditKey: string | undefined;
+  private readonly auditHeader: ScriptArg[];
 
-  constructor(
-    client: Redis | Cluster,
-    private readonly prefix: string,
-  ) {
-    client.defineCommand('smsReserveSend', { numberOfKeys: 2, lua: LUA.reserveSend });
-    client.defineCommand('smsReleaseSend', { numberOfKeys: 2, lua: LUA.releaseSend });
-    client.defineCommand('smsCheckCode', { numberOfKeys: 1, lua: LUA.checkCode });
+  constructor(client: Redis | Cluster, options: RedisStoreOptions) {
+    // numberOfKeys is passed per call: the audit stream is an optional last key.
+    client.defineCommand('smsReserveSend', { lua: LUA.reserveSend });
+    client.defineCommand('smsReleaseSend', { lua: LUA.releaseSend });
+    client.defineCommand('smsCheckCode', { lua: LUA.checkCode });
+    client.defineCommand('smsAppendAudit', { lua: LUA.appendAudit });
     this.client = client as ScriptedClient;
+    this.prefix = options.prefix;
+    this.auditKey = options.auditKey;
+    this.auditHeader = [options.auditKey ? '1' : '0', options.audit.retentionMs, options.audit.maxLen ?? 0];
+    this.audit = new RedisAuditReader(client, options.auditKey ?? `${options.prefix}audit`);
   }
 
   async reserveSend(input: ReserveSendInput): Promise<ReserveSendResult> {
     const keys = subjectKeys(this.prefix, input.subject);
     const [ok, a, b] = await this.client.smsReserveSend(
-      keys.code,
-      keys.sends,
+      ...this.keysAndHeader([keys.code, keys.sends], input.context),
       input.sendId,
       input.codeHash,
       input.codeTtlMs,
@@ -83,13 +96,27 @@ export class RedisStore implements VerificationStore {
 
   async releaseSend(input: ReleaseSendInput): Promise<void> {
     const keys = subjectKeys(this.prefix, input.subject);
-    await this.client.smsReleaseSend(keys.code, keys.sends, input.sendId, codeRecordKeepMs(input.codeTtlMs, input.windows));
+    await this.client.smsReleaseSend(
+      ...this.keysAndHeader([keys.code, keys.sends], input.context),
+      input.sendId,
+      codeRecordKeepMs(input.codeTtlMs, input.windows),
+      ...flatten(input.event),
+    );
   }
 
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
     const keys = subjectKeys(this.prefix, input.subject);
-    const [status, attemptsRemaining] = await this.client.smsCheckCode(keys.code, input.codeHash, input.maxAttempts);
+    const [status, attemptsRemaining] = await this.client.smsCheckCode(
+      ...this.keysAndHeader([keys.code], input.context),
+      input.codeHash,
+      input.maxAttempts,
+    );
     return { status, attemptsRemaining };
+  }
+
+  async appendAudit(context: AuditContext, event: AuditEventFields): Promise<void> {
+    if (!this.auditKey) return;
+    await this.client.smsAppendAudit(...this.keysAndHeader([], context), ...flatten(event));
   }
 
   async sharedSecret(candidate: string): Promise<string> {
@@ -105,8 +132,15 @@ export class RedisStore implements VerificationStore {
   async close(): Promise<void> {
     await this.client.quit().catch(() => this.client.disconnect());
   }
+
+  /** `numberOfKeys, ...keys, [auditKey], ...prelude arguments` (see prelude.lua). */
+  private keysAndHeader(keys: string[], context: AuditContext): [number, ...ScriptArg[]] {
+    const all = this.auditKey ? [...keys, this.auditKey] : keys;
+    const fields = contextFields(context);
+    return [all.length, ...all, ...this.auditHeader, fields.length / 2, ...fields];
+  }
 }
 
-function windowArgs(windows: readonly SendWindow[]): number[] {
-  return windows.flatMap((w) => [w.count, w.windowMs]);
+function windowArgs(windows: readonly SendWindow[]): ScriptArg[] {
+  return windows.flatMap((w) => [w.count, w.windowMs, w.label]);
 }

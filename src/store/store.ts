@@ -1,3 +1,4 @@
+import type { AuditContext, AuditReader } from '../audit/audit.js';
 import type { SendWindow } from '../send-limits.js';
 
 /** Whom a code belongs to: one (channel, phone) pair. */
@@ -7,8 +8,13 @@ export interface Subject {
   readonly phone: string;
 }
 
+/** Flat audit fields of one event (undefined ones are left out). */
+export type AuditEventFields = Readonly<Record<string, string | number | undefined>>;
+
 export interface ReserveSendInput {
   readonly subject: Subject;
+  /** Written into the code.rate_limited event when the send is refused. */
+  readonly context: AuditContext;
   /** Unique per send; the reservation in the send log. */
   readonly sendId: string;
   /** HMAC of the new code (see `hashCode`). */
@@ -29,6 +35,9 @@ export type ReserveSendResult =
 
 export interface ReleaseSendInput {
   readonly subject: Subject;
+  readonly context: AuditContext;
+  /** The code.send_failed event's own fields (reason, provider, outId, requestId, …). */
+  readonly event: AuditEventFields;
   readonly sendId: string;
   readonly codeTtlMs: number;
   readonly windows: readonly SendWindow[];
@@ -36,6 +45,7 @@ export interface ReleaseSendInput {
 
 export interface CheckCodeInput {
   readonly subject: Subject;
+  readonly context: AuditContext;
   readonly codeHash: string;
   readonly maxAttempts: number;
 }
@@ -54,16 +64,19 @@ export interface CheckResult {
  */
 export interface VerificationStore {
   readonly kind: 'memory' | 'redis';
+  readonly audit: AuditReader;
   /**
    * Checks every send window and, only if all allow it, records the send and
    * makes `codeHash` the subject's current code (keeping the previous one so a
-   * failed send can be undone).
+   * failed send can be undone). A refusal is audited as code.rate_limited.
    */
   reserveSend(input: ReserveSendInput): Promise<ReserveSendResult>;
-  /** Undoes a reservation whose SMS was not sent: the send stops counting and the previous code is valid again. */
+  /** Undoes a reservation whose SMS was not sent: the send stops counting and the previous code is valid again. Audits code.send_failed. */
   releaseSend(input: ReleaseSendInput): Promise<void>;
-  /** Not found → expired → used → too many attempts → compare (counting a wrong guess). */
+  /** Not found → expired → used → too many attempts → compare (counting a wrong guess). Audits the outcome. */
   checkCode(input: CheckCodeInput): Promise<CheckResult>;
+  /** Appends an event no decision carries (code.sent after the provider accepted it, notice.*). */
+  appendAudit(context: AuditContext, event: AuditEventFields): Promise<void>;
   /** The secret every instance sharing this store uses: the stored one, or `candidate` if none is stored yet. */
   sharedSecret(candidate: string): Promise<string>;
   ping(): Promise<void>;

@@ -7,7 +7,9 @@ export function brokenStore(): VerificationStore {
   };
   return {
     kind: 'redis',
+    audit: { page: fail, scan: () => ({ [Symbol.asyncIterator]: () => ({ next: fail }) }) },
     reserveSend: fail,
+    appendAudit: fail,
     releaseSend: fail,
     checkCode: fail,
     sharedSecret: async (candidate) => candidate,

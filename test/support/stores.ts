@@ -11,10 +11,12 @@ export interface StoreHarness {
   readonly prefix: string;
   /** Lets `ms` of the store's own clock pass (a fake clock, or Redis `TIME` awaited). */
   advance(ms: number): Promise<void>;
-  /** Every key (Redis) or record (memory) the store holds for this harness. */
+  /** Every key (Redis) or record (memory) the store holds for this harness, the audit trail aside. */
   stateCount(): Promise<number>;
   close(): Promise<void>;
 }
+
+export const TEST_AUDIT = { retentionMs: 86_400_000, maxLen: undefined };
 
 export type StoreKind = 'memory' | 'redis';
 export const STORE_KINDS: StoreKind[] = ['memory', 'redis'];
@@ -35,7 +37,7 @@ export async function createHarness(kind: StoreKind, timeoutMs = 1000): Promise<
 
 export function memoryHarness(): StoreHarness {
   let now = Date.UTC(2026, 0, 1);
-  const store = new MemoryStore({ now: () => now });
+  const store = new MemoryStore({ now: () => now, audit: TEST_AUDIT });
   return {
     store,
     prefix: '',
@@ -50,7 +52,12 @@ export function memoryHarness(): StoreHarness {
 export async function redisHarness(timeoutMs = 1000): Promise<StoreHarness> {
   const url = requireRedisUrl();
   const prefix = uniquePrefix();
-  const store = await connectRedisStore(url, { prefix, commandTimeoutMs: timeoutMs });
+  const store = await connectRedisStore(url, {
+    prefix,
+    commandTimeoutMs: timeoutMs,
+    auditKey: `${prefix}audit`,
+    audit: TEST_AUDIT,
+  });
   const admin = new Redis(url);
   return {
     store,
@@ -59,7 +66,7 @@ export async function redisHarness(timeoutMs = 1000): Promise<StoreHarness> {
       const target = (await redisTimeMs(admin)) + ms;
       await until(async () => (await redisTimeMs(admin)) >= target, ms + 5_000, 5);
     },
-    stateCount: async () => (await keysWithPrefix(admin, prefix)).length,
+    stateCount: async () => (await keysWithPrefix(admin, prefix)).filter((key) => key !== `${prefix}audit`).length,
     close: async () => {
       await store.close();
       admin.disconnect();
