@@ -4,6 +4,7 @@ import type { Config } from '../src/config.js';
 import type { SmsProvider } from '../src/sms/provider.js';
 import type { VerificationStore } from '../src/store/store.js';
 import { v1ErrorHandler } from './errors.js';
+import auditRoutes from './audit-routes.js';
 import health from './health.js';
 import legacyRoutes from './legacy-routes.js';
 import smsPlugin from './sms.js';
@@ -37,5 +38,6 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(health, { storeTimeoutMs: config.storeTimeoutMs });
   await app.register(legacyRoutes, { config });
   await app.register(v1Routes, { config });
+  await app.register(auditRoutes);
   return app;
 }

@@ -1,4 +1,4 @@
-import type { AuditContext } from './audit/audit.js';
+import type { AuditContext, AuditPage, AuditQuery } from './audit/audit.js';
 import type { ChannelPolicies } from './channel-policy.js';
 import { isValidChannel } from './channel.js';
 import { generateCode, generateSendId, hashCode, isWellFormedCode } from './code.js';
@@ -184,6 +184,11 @@ export class VerificationService {
     }
     await this.appendAfterSend(context, { event: 'notice.sent', ...event });
     return { kind: 'sent', phone, channel, bizId: outcome.bizId };
+  }
+
+  /** A page of the audit trail. */
+  async readAudit(query: AuditQuery, options: { limit: number; cursor?: string }): Promise<AuditPage> {
+    return orUnavailable(this.deps.store.audit.page(query, options));
   }
 
   /** The audit fields a provider call contributes: never the message text or its parameters. */
