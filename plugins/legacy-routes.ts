@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../src/config.js';
+import type { TemplateValue } from '../src/sms/provider.js';
 import { legacyRefusalMessage } from '../src/send-limits.js';
 import { StoreUnavailableError } from '../src/store/store-unavailable.js';
 import type { CheckCodeResult, SendCodeResult, SendNoticeResult } from '../src/verification-service.js';
@@ -137,8 +138,11 @@ function noticeAnswer(result: SendNoticeResult): LegacyBody {
   return legacy(200, MESSAGES.ok);
 }
 
-/** The seed passed `template_param` through as a JSON string; an object is accepted too. */
-function parseTemplateParam(value: unknown): Record<string, string> | undefined {
+/**
+ * The seed passed `template_param` through as a JSON string; an object is accepted too. Its values
+ * go to the provider unchanged (strings, numbers or booleans; nothing nested).
+ */
+function parseTemplateParam(value: unknown): Record<string, TemplateValue> | undefined {
   if (value === undefined || value === null || value === '') return {};
   let parsed: unknown = value;
   if (typeof value === 'string') {
@@ -150,6 +154,11 @@ function parseTemplateParam(value: unknown): Record<string, string> | undefined 
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
   const entries = Object.entries(parsed);
-  if (entries.length > 32 || !entries.every(([, v]) => typeof v === 'string' && v.length <= 512)) return undefined;
-  return Object.fromEntries(entries) as Record<string, string>;
+  if (entries.length > 32 || !entries.every(([, v]) => isTemplateValue(v))) return undefined;
+  return Object.fromEntries(entries) as Record<string, TemplateValue>;
+}
+
+function isTemplateValue(value: unknown): value is TemplateValue {
+  if (typeof value === 'string') return value.length <= 512;
+  return (typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean';
 }

@@ -21,16 +21,15 @@ export interface VerificationPluginOptions {
 export default fp<VerificationPluginOptions>(
   async (fastify, { config }) => {
     const secret = config.codeSecret ?? (await fastify.store.sharedSecret(generateSecret()));
-    fastify.decorate(
-      'verification',
-      new VerificationService({
-        store: fastify.store,
-        sms: fastify.sms,
-        policies: channelPolicies(config),
-        logger: fastify.log,
-        secret,
-      }),
-    );
+    const service = new VerificationService({
+      store: fastify.store,
+      sms: fastify.sms,
+      policies: channelPolicies(config),
+      logger: fastify.log,
+      secret,
+    });
+    fastify.decorate('verification', service);
+    fastify.addHook('onClose', async () => service.close());
   },
   { name: 'verification', fastify: '5.x', dependencies: ['store', 'sms'] },
 );

@@ -16,6 +16,8 @@ export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String()),
+  REDIS_SENTINELS: Type.Optional(Type.String()),
   REDIS_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.:-]*$', maxLength: 64, default: 'sms:' }),
   CODE_LENGTH: Type.Integer({ minimum: 4, maximum: 10, default: 4 }),
   CODE_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
@@ -94,6 +96,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const env = readEnv(EnvSchema, source);
   const sendLimits = parseSendLimits(env.SEND_LIMITS);
   if (typeof sendLimits === 'string') throw new ConfigError('SEND_LIMITS', sendLimits);
+  requireOneRedisTopology(env);
   if (env.SMS_PROVIDER === 'aliyun') requireAliyunSettings(env);
   const auditRetentionMs = parseDuration(env.AUDIT_RETENTION);
   if (auditRetentionMs === undefined) {
@@ -135,6 +138,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       maxLen: env.AUDIT_MAXLEN,
     },
   };
+}
+
+/** At most one of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS; none means the in-memory store. */
+function requireOneRedisTopology(env: Env): void {
+  const set = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((name) => env[name]);
+  if (set.length > 1) throw new ConfigError(set.join(', '), 'are mutually exclusive: set only one');
+  if (env.REDIS_CLUSTER_NODES) throw new ConfigError('REDIS_CLUSTER_NODES', 'is not supported by this version yet; use REDIS_URL');
+  if (env.REDIS_SENTINELS) throw new ConfigError('REDIS_SENTINELS', 'is not supported by this version yet; use REDIS_URL');
 }
 
 function requireAliyunSettings(env: Env): void {

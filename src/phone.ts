@@ -58,9 +58,14 @@ function valid(number: PhoneNumber | undefined): PhoneNumber | undefined {
   return number?.isValid() ? number : undefined;
 }
 
-/** `+8613800000000` → `+86138****0000`: enough to correlate, not enough to call. */
-export function maskPhone(e164: string, countryCallingCode?: string): string {
-  const prefixLength = 1 + (countryCallingCode?.length ?? 2) + 3;
-  if (e164.length <= prefixLength + 4) return `${e164.slice(0, 3)}****`;
-  return `${e164.slice(0, prefixLength)}****${e164.slice(-4)}`;
+/**
+ * `+8613800000000` → `+86138****0000`, `+85261234567` → `+852****4567`: the country
+ * code, the last four digits, and at most three leading digits of the national
+ * number, so that at least four digits are always hidden.
+ */
+export function maskPhone(e164: string, countryCallingCode: string): string {
+  const national = e164.slice(1 + countryCallingCode.length);
+  if (national.length < 8) return `+${countryCallingCode}****`;
+  const head = national.slice(0, Math.min(3, national.length - 8));
+  return `+${countryCallingCode}${head}****${national.slice(-4)}`;
 }

@@ -5,8 +5,8 @@ import { generateCode, generateSendId, hashCode, isWellFormedCode } from './code
 import type { Logger } from './logger.js';
 import { maskPhone, parsePhone, type Phone } from './phone.js';
 import type { SendWindow } from './send-limits.js';
-import type { SmsFailure, SmsMessage, SmsOutcome, SmsProvider } from './sms/provider.js';
-import type { AuditEventFields, CheckStatus, Subject, VerificationStore } from './store/store.js';
+import type { SmsFailure, SmsMessage, SmsOutcome, SmsProvider, TemplateValue } from './sms/provider.js';
+import type { AuditEventFields, CheckStatus, FinishSendInput, Subject, VerificationStore } from './store/store.js';
 import { orUnavailable } from './store/store-unavailable.js';
 
 export type InvalidField = 'phone' | 'channel' | 'code' | 'templateCode' | 'templateParam';
@@ -65,7 +65,7 @@ export interface CheckCodeRequest extends SendCodeRequest {
 
 export interface SendNoticeRequest extends SendCodeRequest {
   readonly templateCode: unknown;
-  readonly templateParam: Readonly<Record<string, string>>;
+  readonly templateParam: Readonly<Record<string, TemplateValue>>;
 }
 
 export interface VerificationServiceDeps {
@@ -80,7 +80,11 @@ export interface VerificationServiceDeps {
 const TEMPLATE_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Sends, checks and notices: the whole domain, with no knowledge of HTTP. */
+const COMMIT_RETRY_MS = 500;
+
 export class VerificationService {
+  private closed = false;
+
   constructor(private readonly deps: VerificationServiceDeps) {}
 
   async sendCode(request: SendCodeRequest): Promise<SendCodeResult> {
@@ -120,22 +124,66 @@ export class VerificationService {
       outId: sendId,
     });
     const event = this.providerFields(policy.templateCode, sendId, outcome);
+    const finish = { subject: key, context, event, sendId, codeTtlMs: policy.codeTtlMs, windows: policy.sendLimits };
     if (!outcome.ok) {
       this.logFailure('verification code', phone, channel, outcome);
-      await orUnavailable(
-        this.deps.store.releaseSend({
-          subject: key,
-          context,
-          event,
-          sendId,
-          codeTtlMs: policy.codeTtlMs,
-          windows: policy.sendLimits,
-        }),
-      );
+      await this.releaseAfterFailure(finish);
       return { kind: 'send_failed', failure: outcome.failure };
     }
-    await this.appendAfterSend(context, { event: 'code.sent', ...event });
+    await this.commitAfterSend(finish, reservation.expiresAt);
     return { kind: 'sent', phone, channel, expiresAt: new Date(reservation.expiresAt), code };
+  }
+
+  /**
+   * The SMS is out, so the request succeeds whatever happens next (failing it would invite a second
+   * SMS). If the store cannot take the commit this instant, keep trying until the code would have
+   * expired, so the code the person received verifies once the store is back.
+   */
+  private async commitAfterSend(finish: FinishSendInput, expiresAt: number): Promise<void> {
+    try {
+      await this.deps.store.commitSend(finish);
+    } catch (error) {
+      this.logStoreError('code sent but not yet committed; retrying', finish, error);
+      this.retryCommit(finish, expiresAt);
+    }
+  }
+
+  private retryCommit(finish: FinishSendInput, expiresAt: number): void {
+    const timer = setTimeout(() => {
+      if (this.closed || Date.now() >= expiresAt) {
+        this.logStoreError('code sent but never committed: it will not verify', finish, undefined);
+        return;
+      }
+      this.deps.store.commitSend(finish).then(
+        () => this.deps.logger.info({ audit: { outId: finish.sendId } }, 'code committed after a store outage'),
+        () => this.retryCommit(finish, expiresAt),
+      );
+    }, COMMIT_RETRY_MS);
+    timer.unref();
+  }
+
+  /** The send failed; if the store cannot take the release, the failure is still the answer. */
+  private async releaseAfterFailure(finish: FinishSendInput): Promise<void> {
+    try {
+      await this.deps.store.releaseSend(finish);
+    } catch (error) {
+      this.logStoreError('failed send not released: it counts until its window passes', finish, error);
+    }
+  }
+
+  /** Stops background work (commit retries). */
+  close(): void {
+    this.closed = true;
+  }
+
+  private logStoreError(message: string, finish: FinishSendInput, error: unknown): void {
+    this.deps.logger.error(
+      {
+        audit: { outId: finish.sendId, channel: finish.subject.channel },
+        ...(error ? { error: (error as Error).name } : {}),
+      },
+      message,
+    );
   }
 
   async checkCode(request: CheckCodeRequest): Promise<CheckCodeResult> {

@@ -116,7 +116,7 @@ describe.each(STORE_KINDS)('seed-compatible API on the %s store', (kind) => {
     t = await buildTestApp(kind);
     await getCode();
     const code = t.sms.lastCode(E164);
-    for (const templateParam of ['{"name":"张三"}', { name: '李四' }, '']) {
+    for (const templateParam of ['{"name":"张三"}', { name: '李四' }, '', '{"amount":9.9}']) {
       const res = await t.post('/sms_message/sendNotice', {
         phone: PHONE,
         channel: 'login',
@@ -125,15 +125,17 @@ describe.each(STORE_KINDS)('seed-compatible API on the %s store', (kind) => {
       });
       expect(res.body).toEqual({ code: 200, message: '请求成功!', data: {} });
     }
-    expect(t.sms.messages.slice(1).map((m) => m.templateParam)).toEqual([{ name: '张三' }, { name: '李四' }, {}]);
+    expect(t.sms.messages.slice(1).map((m) => m.templateParam)).toEqual([{ name: '张三' }, { name: '李四' }, {}, { amount: 9.9 }]);
     expect((await verify(code)).body.code).toBe(200);
     expect((await getCode({ phone: PHONE, channel: 'other' })).body.code).toBe(200);
   });
 
   it('answers notices 400: bad template_param, or 短信发送失败 when the provider fails', async () => {
     t = await buildTestApp(kind);
-    const bad = await t.post('/sms_message/sendNotice', { phone: PHONE, channel: 'x', template_code: 'SMS_1', template_param: '{oops' });
-    expect(bad.body).toEqual({ code: 400, message: '参数错误: template_param', data: {} });
+    for (const templateParam of ['{oops', '[1]', '{"a":{"nested":1}}', 7]) {
+      const bad = await t.post('/sms_message/sendNotice', { phone: PHONE, channel: 'x', template_code: 'SMS_1', template_param: templateParam });
+      expect(bad.body, JSON.stringify(templateParam)).toEqual({ code: 400, message: '参数错误: template_param', data: {} });
+    }
     t.sms.failNext();
     const failed = await t.post('/sms_message/sendNotice', { phone: PHONE, channel: 'x', template_code: 'SMS_1' });
     expect(failed.body).toEqual({ code: 400, message: '短信发送失败', data: {} });

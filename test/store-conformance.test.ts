@@ -14,6 +14,7 @@ function windows(text: string): SendWindow[] {
 
 const ctx = (s: Subject): AuditContext => ({ phone: s.phone, channel: s.channel, ip: '127.0.0.1' });
 const FAILED = { reason: 'isp.SYSTEM_ERROR', provider: 'test' };
+const SENT = { provider: 'test' };
 
 let subjectCounter = 0;
 function newSubject(): Subject {
@@ -33,7 +34,10 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
   const TTL = 5_000;
   const LOOSE = windows('100/10s');
 
-  async function send(subject: Subject, hash: string, opts: { limits?: SendWindow[]; ttl?: number } = {}) {
+  type SendOptions = { limits?: SendWindow[]; ttl?: number };
+
+  /** Reserves a send; the SMS is "in flight" until commit or release. */
+  async function reserve(subject: Subject, hash: string, opts: SendOptions = {}) {
     const sendId = generateSendId();
     const result = await h.store.reserveSend({
       subject,
@@ -43,7 +47,20 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
       codeTtlMs: opts.ttl ?? TTL,
       windows: opts.limits ?? LOOSE,
     });
-    return { sendId, result };
+    const finish = { subject, context: ctx(subject), sendId, codeTtlMs: opts.ttl ?? TTL, windows: opts.limits ?? LOOSE };
+    return {
+      sendId,
+      result,
+      commit: () => h.store.commitSend({ ...finish, event: SENT }),
+      release: () => h.store.releaseSend({ ...finish, event: FAILED }),
+    };
+  }
+
+  /** A send whose SMS went out: reserve, then commit. */
+  async function send(subject: Subject, hash: string, opts: SendOptions = {}) {
+    const reserved = await reserve(subject, hash, opts);
+    if (reserved.result.ok) await reserved.commit();
+    return reserved;
   }
 
   const check = async (subject: Subject, hash: string, maxAttempts = 5) =>
@@ -168,34 +185,69 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
     expect(results.filter((r) => r.result.ok)).toHaveLength(1);
   });
 
-  it('release undoes a send: it stops counting and the previous code is valid again', async () => {
+  it('keeps the current code valid while a new SMS is in flight', async () => {
+    const s = newSubject();
+    await send(s, 'OLD');
+    const inFlight = await reserve(s, 'NEW');
+    expect((await check(s, 'NEW')).status).toBe('mismatch');
+    expect((await check(s, 'OLD')).status).toBe('approved');
+    expect(await inFlight.commit()).toBe(true);
+    expect((await check(s, 'NEW')).status).toBe('approved');
+  });
+
+  it('release undoes a send: it stops counting and the current code stays valid', async () => {
     const s = newSubject();
     const limits = windows('2/10s');
     await send(s, 'OLD', { limits });
     await check(s, 'X');
-    const failed = await send(s, 'NEW', { limits });
-    await h.store.releaseSend({ subject: s, context: ctx(s), event: FAILED, sendId: failed.sendId, codeTtlMs: TTL, windows: limits });
+    const failed = await reserve(s, 'NEW', { limits });
+    await failed.release();
     expect((await check(s, 'NEW')).status).toBe('mismatch');
     expect(await check(s, 'OLD')).toEqual({ status: 'approved', attemptsRemaining: 3 });
     // The released send did not count: one more fits in 2/10s.
     expect((await send(s, 'NEXT', { limits })).result.ok).toBe(true);
   });
 
-  it('release of the only code leaves no valid code', async () => {
+  it('release of the only send leaves no valid code and no state', async () => {
     const s = newSubject();
-    const failed = await send(s, 'NEW');
-    await h.store.releaseSend({ subject: s, context: ctx(s), event: FAILED, sendId: failed.sendId, codeTtlMs: TTL, windows: LOOSE });
+    const failed = await reserve(s, 'NEW');
+    await failed.release();
     expect((await check(s, 'NEW')).status).toBe('not_found');
   });
 
-  it('release of a send already replaced never brings its code back', async () => {
+  it('keeps the delivered code when overlapping later sends both fail', async () => {
     const s = newSubject();
     await send(s, 'A');
-    const b = await send(s, 'B');
-    const c = await send(s, 'C');
-    await h.store.releaseSend({ subject: s, context: ctx(s), event: FAILED, sendId: b.sendId, codeTtlMs: TTL, windows: LOOSE });
-    await h.store.releaseSend({ subject: s, context: ctx(s), event: FAILED, sendId: c.sendId, codeTtlMs: TTL, windows: LOOSE });
-    expect((await check(s, 'B')).status).toBe('not_found');
+    const b = await reserve(s, 'B');
+    const c = await reserve(s, 'C');
+    await c.release();
+    await b.release();
+    expect((await check(s, 'B')).status).toBe('mismatch');
+    expect((await check(s, 'A')).status).toBe('approved');
+  });
+
+  it('lets the newest committed send win when overlapping sends commit out of order', async () => {
+    const s = newSubject();
+    const b = await reserve(s, 'B');
+    await h.advance(5);
+    const c = await reserve(s, 'C');
+    expect(await c.commit()).toBe(true);
+    expect(await b.commit()).toBe(false);
+    expect((await check(s, 'B')).status).toBe('mismatch');
+    expect((await check(s, 'C')).status).toBe('approved');
+  });
+
+  it('answers expired for a code past its TTL whether it was used or locked', async () => {
+    const s = newSubject();
+    await send(s, 'H1', { ttl: 100 });
+    expect((await check(s, 'H1')).status).toBe('approved');
+    const t = newSubject();
+    await send(t, 'H2', { ttl: 100 });
+    await check(t, 'X', 1);
+    expect((await check(t, 'H2', 1)).status).toBe('too_many_attempts');
+    await h.advance(100);
+    expect((await check(s, 'H1')).status).toBe('expired');
+    expect((await check(t, 'H2', 1)).status).toBe('expired');
   });
 
   it('keeps nothing of a phone once its longest window has passed', async () => {
@@ -227,7 +279,9 @@ describe('redis store key layout', () => {
 
   it('puts every key of a phone under one hash tag and the prefix, each with a TTL', async () => {
     const s = { channel: 'login', phone: '+8613812345678' };
-    await h.store.reserveSend({ subject: s, context: ctx(s), sendId: 'id1', codeHash: 'H', codeTtlMs: 300_000, windows: windows('1/60s,10/1d') });
+    const finish = { subject: s, context: ctx(s), event: {}, sendId: 'id1', codeTtlMs: 300_000, windows: windows('1/60s,10/1d') };
+    await h.store.reserveSend({ ...finish, codeHash: 'H' });
+    await h.store.commitSend(finish);
     await h.store.checkCode({ subject: s, context: ctx(s), codeHash: 'X', maxAttempts: 5 });
     const keys = (await keysWithPrefix(admin, h.prefix)).sort();
     const phoneKeys = [`${h.prefix}{+8613812345678}:login:code`, `${h.prefix}{+8613812345678}:login:sends`];
@@ -243,11 +297,13 @@ describe('redis store key layout', () => {
     expect(fields.h).toBe('H');
   });
 
-  it('decides each send and each check in one EVALSHA round trip', async () => {
+  it('decides each send and each check in one EVALSHA round trip (plus one to commit a sent SMS)', async () => {
     const s = { channel: 'login', phone: '+8613812340000' };
     const limits = windows('1/60s,5/1h,10/1d');
     // Warm up: the first call of a script on a connection may be EVAL (ioredis loads it once).
-    await h.store.reserveSend({ subject: s, context: ctx(s), sendId: 'warm', codeHash: 'H', codeTtlMs: 1000, windows: limits });
+    const warm = { subject: s, context: ctx(s), event: {}, sendId: 'warm', codeTtlMs: 1000, windows: limits };
+    await h.store.reserveSend({ ...warm, codeHash: 'H' });
+    await h.store.commitSend(warm);
     await h.store.checkCode({ subject: s, context: ctx(s), codeHash: 'X', maxAttempts: 5 });
 
     const monitor = await admin.monitor();
@@ -256,13 +312,15 @@ describe('redis store key layout', () => {
       if (args.some((a) => a.includes(h.prefix))) seen.push(args);
     });
     const s2 = { channel: 'login', phone: '+8613812340001' };
-    await h.store.reserveSend({ subject: s2, context: ctx(s2), sendId: 'one', codeHash: 'H', codeTtlMs: 1000, windows: limits });
+    const finish = { subject: s2, context: ctx(s2), event: {}, sendId: 'one', codeTtlMs: 1000, windows: limits };
+    await h.store.reserveSend({ ...finish, codeHash: 'H' });
+    await h.store.commitSend(finish);
     await h.store.checkCode({ subject: s2, context: ctx(s2), codeHash: 'H', maxAttempts: 5 });
-    await until(() => seen.length >= 2);
+    // MONITOR also lists the commands a script runs inside Redis; only the script calls are round trips.
+    const calls = () => seen.filter((args) => ['evalsha', 'eval'].includes(args[0]?.toLowerCase() ?? ''));
+    await until(() => calls().length >= 3);
     monitor.disconnect();
-    // Only the script calls themselves; the commands they run inside are not round trips.
-    const calls = seen.filter((args) => args[0]?.toLowerCase() === 'evalsha' || args[0]?.toLowerCase() === 'eval');
-    expect(calls.map((args) => args[0]?.toLowerCase())).toEqual(['evalsha', 'evalsha']);
+    expect(calls().map((args) => args[0]?.toLowerCase())).toEqual(['evalsha', 'evalsha', 'evalsha']);
   });
 
   it('keeps the shared secret as the one key without a TTL', async () => {

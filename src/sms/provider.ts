@@ -1,11 +1,14 @@
 import type { Phone } from '../phone.js';
 
+/** Aliyun wants strings; the seed's callers sometimes sent numbers, which are passed on as they came. */
+export type TemplateValue = string | number | boolean;
+
 export interface SmsMessage {
   readonly phone: Phone;
   readonly signName: string | undefined;
   readonly templateCode: string;
   /** Sent as the template's JSON parameters, values unchanged. */
-  readonly templateParam: Readonly<Record<string, string>>;
+  readonly templateParam: Readonly<Record<string, TemplateValue>>;
   /** Our id for this send, echoed by the provider in receipts: ties it to the audit trail. */
   readonly outId: string;
 }

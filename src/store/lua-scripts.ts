@@ -14,6 +14,7 @@ function load(name: string): string {
 
 export const LUA = {
   reserveSend: load('reserve-send'),
+  commitSend: load('commit-send'),
   releaseSend: load('release-send'),
   checkCode: load('check-code'),
   appendAudit: load('append-audit'),

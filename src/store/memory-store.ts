@@ -6,7 +6,7 @@ import {
   type AuditEventFields,
   type CheckCodeInput,
   type CheckResult,
-  type ReleaseSendInput,
+  type FinishSendInput,
   type ReserveSendInput,
   type ReserveSendResult,
   type Subject,
@@ -23,8 +23,10 @@ interface CodeState {
 }
 
 interface CodeRecord {
-  current: CodeState;
-  previous: CodeState | undefined;
+  /** The code that verifies; undefined until a send is committed. */
+  current: CodeState | undefined;
+  /** Reserved sends whose SMS is in flight, by send id. */
+  pending: Map<string, CodeState>;
   keepUntil: number;
 }
 
@@ -93,46 +95,47 @@ export class MemoryStore implements VerificationStore {
     entries.push({ id: input.sendId, at: now });
     this.sends.set(id, { entries, keepUntil: now + longest });
 
-    const previous = this.liveCode(id, now)?.current;
-    this.codes.set(id, {
-      current: {
-        hash: input.codeHash,
-        sendId: input.sendId,
-        sentAt: now,
-        expiresAt: now + input.codeTtlMs,
-        used: false,
-        attempts: 0,
-      },
-      previous,
-      keepUntil: now + codeRecordKeepMs(input.codeTtlMs, input.windows),
+    const keepUntil = now + codeRecordKeepMs(input.codeTtlMs, input.windows);
+    const record = this.liveCode(id, now) ?? { current: undefined, pending: new Map(), keepUntil };
+    record.pending.set(input.sendId, {
+      hash: input.codeHash,
+      sendId: input.sendId,
+      sentAt: now,
+      expiresAt: now + input.codeTtlMs,
+      used: false,
+      attempts: 0,
     });
+    record.keepUntil = Math.max(record.keepUntil, keepUntil);
+    this.codes.set(id, record);
     return { ok: true, sentAt: now, expiresAt: now + input.codeTtlMs };
   }
 
-  async releaseSend(input: ReleaseSendInput): Promise<void> {
+  async commitSend(input: FinishSendInput): Promise<boolean> {
+    const now = this.now();
+    const record = this.liveCode(subjectId(input.subject), now);
+    const pending = record?.pending.get(input.sendId);
+    let promoted = false;
+    if (record && pending) {
+      record.pending.delete(input.sendId);
+      if (pending.sentAt >= (record.current?.sentAt ?? -1)) {
+        record.current = pending;
+        promoted = true;
+      }
+      record.keepUntil = Math.max(record.keepUntil, pending.sentAt + codeRecordKeepMs(input.codeTtlMs, input.windows));
+    }
+    this.record(now, input.context, { event: 'code.sent', ...input.event });
+    return promoted;
+  }
+
+  async releaseSend(input: FinishSendInput): Promise<void> {
     const now = this.now();
     const id = subjectId(input.subject);
     const log = this.liveSendLog(id, now);
     if (log) log.entries = log.entries.filter((e) => e.id !== input.sendId);
-
-    this.restorePrevious(id, now, input);
-    this.record(now, input.context, { event: 'code.send_failed', ...input.event });
-  }
-
-  private restorePrevious(id: string, now: number, input: ReleaseSendInput): void {
     const record = this.liveCode(id, now);
-    if (!record) return;
-    if (record.current.sendId === input.sendId) {
-      const previous = record.previous;
-      const keepUntil = previous ? previous.sentAt + codeRecordKeepMs(input.codeTtlMs, input.windows) : 0;
-      if (previous && keepUntil > now) {
-        this.codes.set(id, { current: previous, previous: undefined, keepUntil });
-      } else {
-        this.codes.delete(id);
-      }
-    } else if (record.previous?.sendId === input.sendId) {
-      record.previous = undefined;
-    }
+    record?.pending.delete(input.sendId);
+    if (record && !record.current && record.pending.size === 0) this.codes.delete(id);
+    this.record(now, input.context, { event: 'code.send_failed', ...input.event });
   }
 
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {

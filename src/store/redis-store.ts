@@ -10,7 +10,7 @@ import {
   type CheckCodeInput,
   type CheckResult,
   type CheckStatus,
-  type ReleaseSendInput,
+  type FinishSendInput,
   type ReserveSendInput,
   type ReserveSendResult,
   type VerificationStore,
@@ -21,6 +21,7 @@ type ScriptArg = string | number;
 /** The scripts as ioredis commands: EVALSHA, falling back to EVAL on NOSCRIPT. */
 interface ScriptCommands {
   smsReserveSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<[number, number, number]>;
+  smsCommitSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>;
   smsReleaseSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>;
   smsCheckCode(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<[CheckStatus, number]>;
   smsAppendAudit(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>;
@@ -69,6 +70,7 @@ export class RedisStore implements VerificationStore {
   constructor(client: Redis | Cluster, options: RedisStoreOptions) {
     // numberOfKeys is passed per call: the audit stream is an optional last key.
     client.defineCommand('smsReserveSend', { lua: LUA.reserveSend });
+    client.defineCommand('smsCommitSend', { lua: LUA.commitSend });
     client.defineCommand('smsReleaseSend', { lua: LUA.releaseSend });
     client.defineCommand('smsCheckCode', { lua: LUA.checkCode });
     client.defineCommand('smsAppendAudit', { lua: LUA.appendAudit });
@@ -94,12 +96,22 @@ export class RedisStore implements VerificationStore {
     return ok === 1 ? { ok: true, sentAt: a, expiresAt: b } : { ok: false, window: a, retryAfterMs: b };
   }
 
-  async releaseSend(input: ReleaseSendInput): Promise<void> {
+  async commitSend(input: FinishSendInput): Promise<boolean> {
+    const keys = subjectKeys(this.prefix, input.subject);
+    const promoted = await this.client.smsCommitSend(
+      ...this.keysAndHeader([keys.code], input.context),
+      input.sendId,
+      codeRecordKeepMs(input.codeTtlMs, input.windows),
+      ...flatten(input.event),
+    );
+    return promoted === 1;
+  }
+
+  async releaseSend(input: FinishSendInput): Promise<void> {
     const keys = subjectKeys(this.prefix, input.subject);
     await this.client.smsReleaseSend(
       ...this.keysAndHeader([keys.code, keys.sends], input.context),
       input.sendId,
-      codeRecordKeepMs(input.codeTtlMs, input.windows),
       ...flatten(input.event),
     );
   }
@@ -120,9 +132,10 @@ export class RedisStore implements VerificationStore {
   }
 
   async sharedSecret(candidate: string): Promise<string> {
+    // SET NX, then GET: whoever came first, everyone reads the same value (once, at start-up).
     const key = secretKey(this.prefix);
-    const stored = await this.client.set(key, candidate, 'NX', 'GET');
-    return stored ?? candidate;
+    await this.client.set(key, candidate, 'NX');
+    return (await this.client.get(key)) ?? candidate;
   }
 
   async ping(): Promise<void> {

@@ -33,10 +33,11 @@ export type ReserveSendResult =
       readonly retryAfterMs: number;
     };
 
-export interface ReleaseSendInput {
+/** Ends a reserved send: commit when the provider accepted the SMS, release when it did not. */
+export interface FinishSendInput {
   readonly subject: Subject;
   readonly context: AuditContext;
-  /** The code.send_failed event's own fields (reason, provider, outId, requestId, …). */
+  /** The code.sent / code.send_failed event's own fields (reason, provider, outId, requestId, …). */
   readonly event: AuditEventFields;
   readonly sendId: string;
   readonly codeTtlMs: number;
@@ -67,15 +68,20 @@ export interface VerificationStore {
   readonly audit: AuditReader;
   /**
    * Checks every send window and, only if all allow it, records the send and
-   * makes `codeHash` the subject's current code (keeping the previous one so a
-   * failed send can be undone). A refusal is audited as code.rate_limited.
+   * keeps `codeHash` as pending: the current code stays valid while the SMS is
+   * in flight. A refusal is audited as code.rate_limited.
    */
   reserveSend(input: ReserveSendInput): Promise<ReserveSendResult>;
-  /** Undoes a reservation whose SMS was not sent: the send stops counting and the previous code is valid again. Audits code.send_failed. */
-  releaseSend(input: ReleaseSendInput): Promise<void>;
+  /**
+   * The provider accepted the SMS: its code becomes current (unless a newer send's
+   * code already is). Audits code.sent. Resolves whether the code was promoted.
+   */
+  commitSend(input: FinishSendInput): Promise<boolean>;
+  /** The SMS was not sent: the send stops counting and its code is dropped. Audits code.send_failed. */
+  releaseSend(input: FinishSendInput): Promise<void>;
   /** Not found → expired → used → too many attempts → compare (counting a wrong guess). Audits the outcome. */
   checkCode(input: CheckCodeInput): Promise<CheckResult>;
-  /** Appends an event no decision carries (code.sent after the provider accepted it, notice.*). */
+  /** Appends an event no decision carries (notice.*). */
   appendAudit(context: AuditContext, event: AuditEventFields): Promise<void>;
   /** The secret every instance sharing this store uses: the stored one, or `candidate` if none is stored yet. */
   sharedSecret(candidate: string): Promise<string>;

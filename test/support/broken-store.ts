@@ -10,6 +10,7 @@ export function brokenStore(): VerificationStore {
     audit: { page: fail, scan: () => ({ [Symbol.asyncIterator]: () => ({ next: fail }) }) },
     reserveSend: fail,
     appendAudit: fail,
+    commitSend: fail,
     releaseSend: fail,
     checkCode: fail,
     sharedSecret: async (candidate) => candidate,

@@ -42,6 +42,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ [variable]: value })).toThrowError(new RegExp(`\\b${variable}\\b`));
   });
 
+  it('refuses more than one Redis topology', () => {
+    expect(() => loadConfig({ REDIS_URL: 'redis://a', REDIS_SENTINELS: 'b:26379' })).toThrowError(
+      /REDIS_URL, REDIS_SENTINELS are mutually exclusive/,
+    );
+  });
+
   it('never echoes a secret value in its message', () => {
     expect(() => loadConfig({ CODE_SECRET: 'short' })).toThrowError(/CODE_SECRET/);
     try {

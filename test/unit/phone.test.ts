@@ -30,8 +30,12 @@ describe('parsePhone', () => {
 });
 
 describe('maskPhone', () => {
-  it('keeps the country code, three digits and the last four', () => {
+  it('keeps the country code, the last four and at most three leading digits, hiding at least four', () => {
     expect(maskPhone('+8613800000000', '86')).toBe('+86138****0000');
-    expect(maskPhone('+85261234567', '852')).toBe('+852612****4567');
+    expect(maskPhone('+85261234567', '852')).toBe('+852****4567');
+    expect(maskPhone('+6591234567', '65')).toBe('+65****4567');
+    expect(maskPhone('+14155552671', '1')).toBe('+141****2671');
+    expect(maskPhone('+85366123456', '853')).toBe('+853****3456');
+    expect(maskPhone('+3531234', '353')).toBe('+353****');
   });
 });

@@ -48,6 +48,16 @@ describe('legacyRefusalMessage', () => {
     expect(legacyRefusalMessage(defaults, 2)).toBe('短信1天之内已经发送过10条,超出上限,请稍后再试');
   });
 
+  it('treats the first window with count 1 as the resend interval, wherever it stands', () => {
+    const limits = parseSendLimits('5/1h,1/1d');
+    if (typeof limits === 'string') throw new Error(limits);
+    expect(legacyRefusalMessage(limits, 0)).toBe('短信1小时之内已经发送过5条,超出上限,请稍后再试');
+    expect(legacyRefusalMessage(limits, 1)).toBe('短信1天之内已经发送过,请稍后再试');
+    const two = parseSendLimits('1/30s,1/10m');
+    if (typeof two === 'string') throw new Error(two);
+    expect(legacyRefusalMessage(two, 1)).toBe('短信10分钟之内已经发送过1条,超出上限,请稍后再试');
+  });
+
   it('names the configured count and duration for other limits', () => {
     const custom = parseSendLimits('3/10s');
     if (typeof custom === 'string') throw new Error(custom);

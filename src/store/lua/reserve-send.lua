@@ -1,7 +1,7 @@
--- Reserve one send of a (channel, phone) if every sliding window allows it,
--- and make the new code current (the previous one is kept for release-send).
--- A refusal is audited here (code.rate_limited); a success is audited once the
--- provider has accepted the SMS (append-audit), a failure by release-send.
+-- Reserve one send of a (channel, phone) if every sliding window allows it, and
+-- keep its code as pending (field `p:<send id>`) until commit-send promotes it;
+-- the current code stays valid while the SMS is in flight.
+-- A refusal is audited here (code.rate_limited).
 -- KEYS[1] code hash, KEYS[2] send log (sorted set, score = Redis time in ms), [KEYS[3] audit]
 -- ARGV after the prelude's: send id, code HMAC, code TTL ms, record keep ms,
 -- longest window ms, window count n, then n triples (count, window ms, label)
@@ -39,14 +39,6 @@ end
 
 redis.call('ZADD', KEYS[2], now, send_id)
 redis.call('PEXPIRE', KEYS[2], longest)
-
-local prev = redis.call('HMGET', KEYS[1], 'h', 'id', 'sent', 'exp', 'used', 'att')
-redis.call('DEL', KEYS[1])
-if prev[1] then
-  redis.call('HSET', KEYS[1], 'h', code_hash, 'id', send_id, 'sent', now, 'exp', now + ttl, 'used', 0, 'att', 0,
-    'ph', prev[1], 'pid', prev[2], 'psent', prev[3], 'pexp', prev[4], 'pused', prev[5], 'patt', prev[6])
-else
-  redis.call('HSET', KEYS[1], 'h', code_hash, 'id', send_id, 'sent', now, 'exp', now + ttl, 'used', 0, 'att', 0)
-end
-redis.call('PEXPIRE', KEYS[1], keep)
+redis.call('HSET', KEYS[1], 'p:' .. send_id, code_hash .. ' ' .. now .. ' ' .. (now + ttl))
+if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
 return {1, now, now + ttl}
