@@ -20,13 +20,12 @@ export interface BuildAppOptions {
   readonly sms?: SmsProvider;
 }
 
-export const BODY_LIMIT_BYTES = 16 * 1024;
-
 /** The whole service as a Fastify instance, ready to `inject` or `listen`. */
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
-    bodyLimit: BODY_LIMIT_BYTES,
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

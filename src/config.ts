@@ -4,7 +4,10 @@ import { loadChannelsFile, type ChannelOverride } from './channels-file.js';
 import { ConfigError } from './config-error.js';
 
 export { ConfigError };
+import { loadApiKeysFile, parseApiKeys, type ApiKey } from './api-keys.js';
 import { parseDuration } from './duration.js';
+import { parseBlockedPrefixes, parseCountries, type PhonePolicy } from './phone-policy.js';
+import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 import { parseSendLimits, type SendWindow } from './send-limits.js';
 
 /**
@@ -38,6 +41,20 @@ export const EnvSchema = Type.Object({
   AUDIT_STREAM: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:{}-]{1,128}$' })),
   AUDIT_RETENTION: Type.String({ default: '30d' }),
   AUDIT_MAXLEN: Type.Optional(Type.Integer({ minimum: 1 })),
+  API_KEYS: Type.Optional(Type.String()),
+  API_KEYS_FILE: Type.Optional(Type.String()),
+  PROTECT_OPS_ROUTES: Type.Optional(Type.Boolean()),
+  ALLOW_UNAUTHENTICATED: Type.Boolean({ default: false }),
+  NODE_ENV: Type.Optional(Type.String()),
+  PHONE_SEND_LIMITS: Type.String({ default: '20/1d' }),
+  IP_SEND_LIMITS: Type.String({ default: 'off' }),
+  GLOBAL_SEND_LIMITS: Type.String({ default: 'off' }),
+  VERIFY_FAILURE_LIMITS: Type.String({ default: '20/1d' }),
+  BLOCKED_PREFIXES: Type.Optional(Type.String()),
+  ALLOWED_COUNTRIES: Type.Optional(Type.String()),
+  TRUST_PROXY: Type.String({ default: 'false' }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 16_384 }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' },
@@ -63,8 +80,29 @@ export interface Config {
   readonly logLevel: string;
   readonly aliyun: AliyunConfig;
   readonly audit: AuditConfig;
+  /** Callers; empty: no authentication (see `ALLOW_UNAUTHENTICATED`). */
+  readonly apiKeys: readonly ApiKey[];
+  /** Whether `/metrics` and `/docs` need a key too. */
+  readonly protectOpsRoutes: boolean;
+  readonly limits: AbuseLimits;
+  readonly phonePolicy: PhonePolicy;
+  readonly trustProxy: TrustProxy;
+  readonly shutdownTimeoutMs: number;
+  readonly bodyLimitBytes: number;
   /** Per-channel overrides from `CHANNELS_FILE`; channels not in it use the defaults. */
   readonly channels: Readonly<Record<string, ChannelOverride>>;
+}
+
+/** Sliding windows beyond the per-(channel, phone) ones; an empty list is off. */
+export interface AbuseLimits {
+  /** Per phone, across all channels. */
+  readonly phone: readonly SendWindow[];
+  /** Per client IP. */
+  readonly ip: readonly SendWindow[];
+  /** The whole deployment. */
+  readonly global: readonly SendWindow[];
+  /** Wrong guesses per phone, across all its codes. */
+  readonly verifyFailures: readonly SendWindow[];
 }
 
 export interface AuditConfig {
@@ -86,6 +124,7 @@ export interface AliyunConfig {
 }
 
 const SECRET_VARIABLES = new Set([
+  'API_KEYS',
   'CODE_SECRET',
   'REDIS_URL',
   'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
@@ -97,6 +136,17 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const sendLimits = parseSendLimits(env.SEND_LIMITS);
   if (typeof sendLimits === 'string') throw new ConfigError('SEND_LIMITS', sendLimits);
   requireOneRedisTopology(env);
+  const apiKeys = readApiKeys(env);
+  if (apiKeys.length === 0 && env.NODE_ENV === 'production' && !env.ALLOW_UNAUTHENTICATED) {
+    throw new ConfigError(
+      'API_KEYS',
+      'is required with NODE_ENV=production (or API_KEYS_FILE); set ALLOW_UNAUTHENTICATED=true if a gateway in front authenticates callers',
+    );
+  }
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY);
+  if (trustProxy === undefined) {
+    throw new ConfigError('TRUST_PROXY', `is invalid: expected true, false, a hop count, or IPs/CIDRs (got ${JSON.stringify(env.TRUST_PROXY)})`);
+  }
   if (env.SMS_PROVIDER === 'aliyun') requireAliyunSettings(env);
   const auditRetentionMs = parseDuration(env.AUDIT_RETENTION);
   if (auditRetentionMs === undefined) {
@@ -137,7 +187,42 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       retentionMs: auditRetentionMs,
       maxLen: env.AUDIT_MAXLEN,
     },
+    apiKeys,
+    protectOpsRoutes: env.PROTECT_OPS_ROUTES ?? apiKeys.length > 0,
+    limits: {
+      phone: optionalLimits('PHONE_SEND_LIMITS', env.PHONE_SEND_LIMITS),
+      ip: optionalLimits('IP_SEND_LIMITS', env.IP_SEND_LIMITS),
+      global: optionalLimits('GLOBAL_SEND_LIMITS', env.GLOBAL_SEND_LIMITS),
+      verifyFailures: optionalLimits('VERIFY_FAILURE_LIMITS', env.VERIFY_FAILURE_LIMITS),
+    },
+    phonePolicy: {
+      blockedPrefixes: env.BLOCKED_PREFIXES === undefined ? [] : orFail('BLOCKED_PREFIXES', parseBlockedPrefixes(env.BLOCKED_PREFIXES), 'a comma list of E.164 prefixes such as +8617,+882'),
+      allowedCountries: env.ALLOWED_COUNTRIES === undefined ? undefined : orFail('ALLOWED_COUNTRIES', parseCountries(env.ALLOWED_COUNTRIES), 'a comma list of ISO country codes such as CN,HK'),
+    },
+    trustProxy,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
   };
+}
+
+/** `off` (or `none`) disables a limit; anything else is windows like SEND_LIMITS. */
+function optionalLimits(variable: string, text: string): SendWindow[] {
+  if (['off', 'none'].includes(text.trim().toLowerCase())) return [];
+  const windows = parseSendLimits(text);
+  if (typeof windows === 'string') throw new ConfigError(variable, `is invalid: ${windows}, or off`);
+  return windows;
+}
+
+function orFail<T>(variable: string, value: T | undefined, expected: string): T {
+  if (value === undefined) throw new ConfigError(variable, `is invalid: expected ${expected}`);
+  return value;
+}
+
+function readApiKeys(env: Env): ApiKey[] {
+  if (env.API_KEYS && env.API_KEYS_FILE) throw new ConfigError('API_KEYS, API_KEYS_FILE', 'are mutually exclusive: set only one');
+  if (env.API_KEYS) return parseApiKeys(env.API_KEYS);
+  if (env.API_KEYS_FILE) return loadApiKeysFile(env.API_KEYS_FILE);
+  return [];
 }
 
 /** At most one of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS; none means the in-memory store. */
