@@ -25,7 +25,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const serverOptions: FastifyServerOptions = {
     logger: options.logger ?? { level: config.logLevel },
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // Fastify accepts a hop count at run time (see its trustProxy docs); its types omit number.
+    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   };
   const app = Fastify(serverOptions).withTypeProvider<TypeBoxTypeProvider>();
