@@ -9,6 +9,17 @@ export const Errors = {
   INVALID_CODE: createError('INVALID_CODE', 'code must be %s ASCII digits', 400),
   INVALID_INPUT: createError('INVALID_INPUT', '%s is invalid', 400),
   RATE_LIMITED: createError('RATE_LIMITED', 'Too many codes were sent to this phone; retry after %s seconds', 429),
+  PHONE_RATE_LIMITED: createError(
+    'PHONE_RATE_LIMITED',
+    'Too many SMS were sent to this phone across channels; retry after %s seconds',
+    429,
+  ),
+  IP_RATE_LIMITED: createError('IP_RATE_LIMITED', 'Too many SMS were requested from this address; retry after %s seconds', 429),
+  GLOBAL_RATE_LIMITED: createError('GLOBAL_RATE_LIMITED', 'The service has used its SMS budget; retry after %s seconds', 429),
+  VERIFY_RATE_LIMITED: createError('VERIFY_RATE_LIMITED', 'Too many wrong codes for this phone; retry after %s seconds', 429),
+  PHONE_BLOCKED: createError('PHONE_BLOCKED', 'SMS to this number is not allowed', 403),
+  UNAUTHORIZED: createError('UNAUTHORIZED', 'Authentication required', 401),
+  FORBIDDEN: createError('FORBIDDEN', 'Forbidden', 403),
   PROVIDER_RATE_LIMITED: createError(
     'PROVIDER_RATE_LIMITED',
     'The SMS provider is limiting sends to this phone; retry later',

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../src/config.js';
 import type { TemplateValue } from '../src/sms/provider.js';
-import { legacyRefusalMessage } from '../src/send-limits.js';
+import { legacyPhoneRefusalMessage, legacyRefusalMessage } from '../src/send-limits.js';
 import { StoreUnavailableError } from '../src/store/store-unavailable.js';
 import type { CheckCodeResult, SendCodeResult, SendNoticeResult } from '../src/verification-service.js';
 import { loggableError } from './errors.js';
@@ -28,6 +28,10 @@ const MESSAGES = {
   sendFailed: '短信发送失败',
   invalid: '参数错误',
   unavailable: '服务暂不可用,请稍后再试',
+  blocked: '该手机号码不支持发送短信',
+  ipLimited: '请求过于频繁,请稍后再试',
+  globalLimited: '短信发送量已达上限,请稍后再试',
+  verifyLimited: '验证失败次数过多,请稍后再试',
 } as const;
 
 function legacy(code: number, message: string, data: unknown = {}): LegacyBody {
@@ -108,9 +112,25 @@ function sendCodeAnswer(result: SendCodeResult, config: Config): LegacyBody {
     case 'invalid':
       return invalid(result.field);
     case 'rate_limited':
-      return legacy(401 + Math.min(result.window, 2), legacyRefusalMessage(result.windows, result.window));
+      return rateLimitAnswer(result);
+    case 'blocked':
+      return legacy(400, MESSAGES.blocked);
     case 'send_failed':
       return legacy(400, MESSAGES.sendFailed);
+  }
+}
+
+/** Per (channel, phone): the seed's 401/402/403 by window; the newer limits answer in the same style. */
+function rateLimitAnswer(result: Extract<SendCodeResult, { kind: 'rate_limited' }>): LegacyBody {
+  switch (result.scope) {
+    case 'channel':
+      return legacy(401 + Math.min(result.window, 2), legacyRefusalMessage(result.windows, result.window));
+    case 'phone':
+      return legacy(403, legacyPhoneRefusalMessage(result.windows, result.window));
+    case 'ip':
+      return legacy(429, MESSAGES.ipLimited);
+    case 'global':
+      return legacy(429, MESSAGES.globalLimited);
   }
 }
 
@@ -125,6 +145,8 @@ function checkAnswer(result: CheckCodeResult): LegacyBody {
       return legacy(401, MESSAGES.used);
     case 'too_many_attempts':
       return legacy(401, MESSAGES.tooManyAttempts);
+    case 'verify_limited':
+      return legacy(401, MESSAGES.verifyLimited);
     case 'mismatch':
       return legacy(405, MESSAGES.mismatch);
     case 'not_found':
@@ -134,6 +156,7 @@ function checkAnswer(result: CheckCodeResult): LegacyBody {
 
 function noticeAnswer(result: SendNoticeResult): LegacyBody {
   if (result.kind === 'invalid') return invalid(result.field === 'templateCode' ? 'template_code' : result.field);
+  if (result.kind === 'blocked') return legacy(400, MESSAGES.blocked);
   if (result.kind === 'send_failed') return legacy(400, MESSAGES.sendFailed);
   return legacy(200, MESSAGES.ok);
 }

@@ -76,10 +76,10 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
         response: { 200: Type.Object({ status: Type.Literal('approved') }), '4xx': ErrorBody, '5xx': ErrorBody },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const result = await fastify.verification.checkCode({ ...request.body, context: { ip: request.ip } });
       if (result.kind === 'checked' && result.status === 'approved') return { status: 'approved' as const };
-      throw checkError(result);
+      throw checkError(result, reply);
     },
   );
 
@@ -122,15 +122,24 @@ export default v1Routes;
 
 type SendRefusal = Exclude<SendCodeResult | SendNoticeResult, { kind: 'sent' }>;
 
+const RATE_LIMIT_ERRORS = {
+  channel: Errors.RATE_LIMITED,
+  phone: Errors.PHONE_RATE_LIMITED,
+  ip: Errors.IP_RATE_LIMITED,
+  global: Errors.GLOBAL_RATE_LIMITED,
+} as const;
+
 function sendError(result: SendRefusal, reply: { header(name: string, value: string): unknown }): Error {
   switch (result.kind) {
     case 'invalid':
       return invalidError(result);
+    case 'blocked':
+      return new Errors.PHONE_BLOCKED();
     case 'rate_limited':
       reply.header('retry-after', String(result.retryAfterSeconds));
-      return withExtra(new Errors.RATE_LIMITED(result.retryAfterSeconds), {
+      return withExtra(new RATE_LIMIT_ERRORS[result.scope](result.retryAfterSeconds), {
         retryAfter: result.retryAfterSeconds,
-        limit: result.windows[result.window]?.label,
+        limit: `${result.scope}:${result.windows[result.window]?.label}`,
       });
     case 'send_failed':
       if (result.failure === 'invalid_phone') return new Errors.INVALID_PHONE();
@@ -139,9 +148,12 @@ function sendError(result: SendRefusal, reply: { header(name: string, value: str
   }
 }
 
-function checkError(result: CheckCodeResult): Error {
+function checkError(result: CheckCodeResult, reply: { header(name: string, value: string): unknown }): Error {
   if (result.kind === 'invalid') return invalidError(result);
   switch (result.status) {
+    case 'verify_limited':
+      reply.header('retry-after', String(result.retryAfterSeconds));
+      return withExtra(new Errors.VERIFY_RATE_LIMITED(result.retryAfterSeconds), { retryAfter: result.retryAfterSeconds });
     case 'not_found':
       return new Errors.OTP_NOT_FOUND();
     case 'expired':

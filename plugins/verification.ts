@@ -27,6 +27,7 @@ export default fp<VerificationPluginOptions>(
       policies: channelPolicies(config),
       logger: fastify.log,
       secret,
+      guards: { limits: config.limits, phonePolicy: config.phonePolicy },
     });
     fastify.decorate('verification', service);
     fastify.addHook('onClose', async () => service.close());

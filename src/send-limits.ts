@@ -47,3 +47,10 @@ export function legacyRefusalMessage(windows: readonly SendWindow[], index: numb
   if (index === resendInterval) return `短信${duration}之内已经发送过,请稍后再试`;
   return `短信${duration}之内已经发送过${window.count}条,超出上限,请稍后再试`;
 }
+
+/** The per-phone limit across channels, in the seed's style: `该手机号1天之内已经接收过20条短信,超出上限,请稍后再试`. */
+export function legacyPhoneRefusalMessage(windows: readonly SendWindow[], index: number): string {
+  const window = windows[index];
+  if (!window) return '该手机号短信发送过于频繁,请稍后再试';
+  return `该手机号${formatDurationChinese(window.windowMs)}之内已经接收过${window.count}条短信,超出上限,请稍后再试`;
+}

@@ -2,11 +2,21 @@ import type { AuditContext, AuditPage, AuditQuery } from './audit/audit.js';
 import type { ChannelPolicies } from './channel-policy.js';
 import { isValidChannel } from './channel.js';
 import { generateCode, generateSendId, hashCode, isWellFormedCode } from './code.js';
+import type { AbuseLimits } from './config.js';
 import type { Logger } from './logger.js';
+import { isPhoneAllowed, type PhonePolicy } from './phone-policy.js';
 import { maskPhone, parsePhone, type Phone } from './phone.js';
 import type { SendWindow } from './send-limits.js';
 import type { SmsFailure, SmsMessage, SmsOutcome, SmsProvider, TemplateValue } from './sms/provider.js';
-import type { AuditEventFields, CheckStatus, FinishSendInput, Subject, VerificationStore } from './store/store.js';
+import type {
+  AuditEventFields,
+  CheckStatus,
+  FinishSendInput,
+  LimitScope,
+  SendLimits,
+  Subject,
+  VerificationStore,
+} from './store/store.js';
 import { orUnavailable } from './store/store-unavailable.js';
 
 export type InvalidField = 'phone' | 'channel' | 'code' | 'templateCode' | 'templateParam';
@@ -30,21 +40,42 @@ export type SendCodeResult =
     }
   | {
       readonly kind: 'rate_limited';
+      /** The first limit that refused… */
+      readonly scope: LimitScope;
+      /** …its windows… */
       readonly windows: readonly SendWindow[];
-      /** Index of the first refusing window in `windows`. */
+      /** …and the index of its first refusing window. */
       readonly window: number;
       readonly retryAfterSeconds: number;
     }
+  | Blocked
   | { readonly kind: 'send_failed'; readonly failure: SmsFailure };
+
+/** The number is refused by policy (BLOCKED_PREFIXES, ALLOWED_COUNTRIES) before any send. */
+export type Blocked = { readonly kind: 'blocked' };
 
 export type CheckCodeResult =
   | Invalid
-  | { readonly kind: 'checked'; readonly status: CheckStatus; readonly attemptsRemaining: number };
+  | {
+      readonly kind: 'checked';
+      readonly status: CheckStatus;
+      readonly attemptsRemaining: number;
+      /** For `verify_limited`: whole seconds until the phone may be checked again. */
+      readonly retryAfterSeconds: number;
+    };
 
 export type SendNoticeResult =
   | Invalid
+  | Blocked
   | { readonly kind: 'sent'; readonly phone: Phone; readonly channel: string; readonly bizId: string | undefined }
   | { readonly kind: 'send_failed'; readonly failure: SmsFailure };
+
+/** Sees every result (metrics); must not throw. */
+export interface VerificationObserver {
+  codeSent(result: SendCodeResult): void;
+  codeChecked(result: CheckCodeResult): void;
+  noticeSent(result: SendNoticeResult): void;
+}
 
 /** Who is asking: recorded in every audit event of the request. */
 export interface RequestContext {
@@ -75,6 +106,9 @@ export interface VerificationServiceDeps {
   readonly logger: Logger;
   /** The HMAC key for codes, shared by every instance on the same store. */
   readonly secret: string;
+  /** Limits beyond the channel's own, and which numbers may receive SMS at all. */
+  readonly guards: { readonly limits: AbuseLimits; readonly phonePolicy: PhonePolicy };
+  readonly observer?: VerificationObserver;
 }
 
 const TEMPLATE_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -88,10 +122,31 @@ export class VerificationService {
   constructor(private readonly deps: VerificationServiceDeps) {}
 
   async sendCode(request: SendCodeRequest): Promise<SendCodeResult> {
+    const result = await this.decideSendCode(request);
+    this.deps.observer?.codeSent(result);
+    return result;
+  }
+
+  async checkCode(request: CheckCodeRequest): Promise<CheckCodeResult> {
+    const result = await this.decideCheckCode(request);
+    this.deps.observer?.codeChecked(result);
+    return result;
+  }
+
+  /** A notification SMS: the caller's template and parameters, unchanged; no codes, no send limits. */
+  async sendNotice(request: SendNoticeRequest): Promise<SendNoticeResult> {
+    const result = await this.decideSendNotice(request);
+    this.deps.observer?.noticeSent(result);
+    return result;
+  }
+
+  private async decideSendCode(request: SendCodeRequest): Promise<SendCodeResult> {
     const subject = this.subject(request);
     if ('kind' in subject) return subject;
     const { phone, channel } = subject;
+    if (!isPhoneAllowed(this.deps.guards.phonePolicy, phone)) return { kind: 'blocked' };
     const policy = this.deps.policies.forChannel(channel);
+    const limits = this.sendLimits(policy.sendLimits, request.context);
     const code = generateCode(policy.codeLength);
     const sendId = generateSendId();
     const key: Subject = { channel, phone: phone.e164 };
@@ -104,15 +159,16 @@ export class VerificationService {
         sendId,
         codeHash: this.hash(key, code),
         codeTtlMs: policy.codeTtlMs,
-        windows: policy.sendLimits,
+        limits,
       }),
     );
     if (!reservation.ok) {
       return {
         kind: 'rate_limited',
-        windows: policy.sendLimits,
+        scope: reservation.scope,
+        windows: windowsOf(limits, reservation.scope),
         window: reservation.window,
-        retryAfterSeconds: Math.max(1, Math.ceil(reservation.retryAfterMs / 1000)),
+        retryAfterSeconds: retryAfterSeconds(reservation.retryAfterMs),
       };
     }
 
@@ -124,7 +180,7 @@ export class VerificationService {
       outId: sendId,
     });
     const event = this.providerFields(policy.templateCode, sendId, outcome);
-    const finish = { subject: key, context, event, sendId, codeTtlMs: policy.codeTtlMs, windows: policy.sendLimits };
+    const finish = { subject: key, context, event, sendId, codeTtlMs: policy.codeTtlMs, limits };
     if (!outcome.ok) {
       this.logFailure('verification code', phone, channel, outcome);
       await this.releaseAfterFailure(finish);
@@ -186,7 +242,7 @@ export class VerificationService {
     );
   }
 
-  async checkCode(request: CheckCodeRequest): Promise<CheckCodeResult> {
+  private async decideCheckCode(request: CheckCodeRequest): Promise<CheckCodeResult> {
     const subject = this.subject(request);
     if ('kind' in subject) return subject;
     const { phone, channel } = subject;
@@ -201,16 +257,23 @@ export class VerificationService {
         context: auditContext(key, request.context),
         codeHash: this.hash(key, request.code),
         maxAttempts: policy.maxVerifyAttempts,
+        checkId: generateSendId(),
+        failureLimits: this.deps.guards.limits.verifyFailures,
       }),
     );
-    return { kind: 'checked', ...result };
+    return {
+      kind: 'checked',
+      status: result.status,
+      attemptsRemaining: result.attemptsRemaining,
+      retryAfterSeconds: result.status === 'verify_limited' ? retryAfterSeconds(result.retryAfterMs) : 0,
+    };
   }
 
-  /** A notification SMS: the caller's template and parameters, unchanged; no codes, no send limits. */
-  async sendNotice(request: SendNoticeRequest): Promise<SendNoticeResult> {
+  private async decideSendNotice(request: SendNoticeRequest): Promise<SendNoticeResult> {
     const subject = this.subject(request);
     if ('kind' in subject) return subject;
     const { phone, channel } = subject;
+    if (!isPhoneAllowed(this.deps.guards.phonePolicy, phone)) return { kind: 'blocked' };
     if (typeof request.templateCode !== 'string' || !TEMPLATE_CODE.test(request.templateCode)) {
       return { kind: 'invalid', field: 'templateCode' };
     }
@@ -277,6 +340,16 @@ export class VerificationService {
     }
   }
 
+  private sendLimits(channelWindows: readonly SendWindow[], context: RequestContext | undefined): SendLimits {
+    const { phone, ip, global } = this.deps.guards.limits;
+    return {
+      channel: channelWindows,
+      phone,
+      ip: ip.length > 0 && context?.ip ? { address: context.ip, windows: ip } : undefined,
+      global,
+    };
+  }
+
   private subject(request: SendCodeRequest): { phone: Phone; channel: string } | Invalid {
     if (!isValidChannel(request.channel)) return { kind: 'invalid', field: 'channel' };
     const parsed = parsePhone(request.phone);
@@ -303,6 +376,15 @@ export class VerificationService {
       `${what} SMS not sent`,
     );
   }
+}
+
+function windowsOf(limits: SendLimits, scope: LimitScope): readonly SendWindow[] {
+  return scope === 'ip' ? (limits.ip?.windows ?? []) : limits[scope];
+}
+
+/** Whole seconds, rounded up, at least 1. */
+function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
 }
 
 function auditContext(subject: Subject, context: RequestContext | undefined): AuditContext {

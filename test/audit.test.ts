@@ -41,7 +41,7 @@ describe.each(STORE_KINDS)('audit events on the %s store', (kind) => {
     const outId = t.sms.messages[0]?.outId as string;
     expect(sent).toEqual({ ...base, event: 'code.sent', template: 'verification-code', provider: 'recording', bizId: 'biz-1', requestId: 'req', outId });
 
-    expect(await oneEvent(() => send())).toEqual({ ...base, event: 'code.rate_limited', reason: '1/60s' });
+    expect(await oneEvent(() => send())).toEqual({ ...base, event: 'code.rate_limited', reason: 'channel:1/60s' });
 
     const code = t.sms.lastCode(PHONE);
     const wrong = code === '000000' ? '111111' : '000000';

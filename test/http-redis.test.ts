@@ -124,7 +124,7 @@ describe('Redis store without an audit stream', () => {
     });
     const subject = { channel: 'login', phone: PHONE };
     const context = { phone: PHONE, channel: 'login' };
-    expect((await store.checkCode({ subject, context, codeHash: 'x', maxAttempts: 5 })).status).toBe('not_found');
+    expect((await store.checkCode({ subject, context, codeHash: 'x', maxAttempts: 5, checkId: 'c', failureLimits: [] })).status).toBe('not_found');
     await store.appendAudit(context, { event: 'notice.sent' });
     const admin = new Redis(requireRedisUrl());
     expect(await admin.exists(`${prefix}audit`)).toBe(0);

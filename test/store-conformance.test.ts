@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditContext } from '../src/audit/audit.js';
 import { generateSendId } from '../src/code.js';
 import { parseSendLimits, type SendWindow } from '../src/send-limits.js';
-import type { CheckStatus, Subject } from '../src/store/store.js';
+import type { CheckStatus, SendLimits, Subject } from '../src/store/store.js';
 import { STORE_KINDS, createHarness, keysWithPrefix, requireRedisUrl, until, type StoreHarness } from './support/stores.js';
 
 function windows(text: string): SendWindow[] {
@@ -12,6 +12,8 @@ function windows(text: string): SendWindow[] {
   return parsed;
 }
 
+/** Only the per-(channel, phone) windows; the other limits are tested on their own below. */
+const only = (channel: SendWindow[]): SendLimits => ({ channel, phone: [], ip: undefined, global: [] });
 const ctx = (s: Subject): AuditContext => ({ phone: s.phone, channel: s.channel, ip: '127.0.0.1' });
 const FAILED = { reason: 'isp.SYSTEM_ERROR', provider: 'test' };
 const SENT = { provider: 'test' };
@@ -45,9 +47,9 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
       sendId,
       codeHash: hash,
       codeTtlMs: opts.ttl ?? TTL,
-      windows: opts.limits ?? LOOSE,
+      limits: only(opts.limits ?? LOOSE),
     });
-    const finish = { subject, context: ctx(subject), sendId, codeTtlMs: opts.ttl ?? TTL, windows: opts.limits ?? LOOSE };
+    const finish = { subject, context: ctx(subject), sendId, codeTtlMs: opts.ttl ?? TTL, limits: only(opts.limits ?? LOOSE) };
     return {
       sendId,
       result,
@@ -64,7 +66,7 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
   }
 
   const check = async (subject: Subject, hash: string, maxAttempts = 5) =>
-    h.store.checkCode({ subject, context: ctx(subject), codeHash: hash, maxAttempts });
+    h.store.checkCode({ subject, context: ctx(subject), codeHash: hash, maxAttempts, checkId: generateSendId(), failureLimits: [] });
 
   it('approves the right code once, then answers used', async () => {
     const s = newSubject();
@@ -111,9 +113,9 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
   it('kills a code after max wrong attempts, even for the right code, until a new send', async () => {
     const s = newSubject();
     await send(s, 'H1');
-    expect(await check(s, 'X', 3)).toEqual({ status: 'mismatch', attemptsRemaining: 2 });
-    expect(await check(s, 'X', 3)).toEqual({ status: 'mismatch', attemptsRemaining: 1 });
-    expect(await check(s, 'X', 3)).toEqual({ status: 'mismatch', attemptsRemaining: 0 });
+    expect(await check(s, 'X', 3)).toEqual({ status: 'mismatch', attemptsRemaining: 2, retryAfterMs: 0 });
+    expect(await check(s, 'X', 3)).toEqual({ status: 'mismatch', attemptsRemaining: 1, retryAfterMs: 0 });
+    expect(await check(s, 'X', 3)).toEqual({ status: 'mismatch', attemptsRemaining: 0, retryAfterMs: 0 });
     expect((await check(s, 'H1', 3)).status).toBe('too_many_attempts');
     await send(s, 'H2');
     expect((await check(s, 'H2', 3)).status).toBe('approved');
@@ -203,7 +205,7 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
     const failed = await reserve(s, 'NEW', { limits });
     await failed.release();
     expect((await check(s, 'NEW')).status).toBe('mismatch');
-    expect(await check(s, 'OLD')).toEqual({ status: 'approved', attemptsRemaining: 3 });
+    expect(await check(s, 'OLD')).toEqual({ status: 'approved', attemptsRemaining: 3, retryAfterMs: 0 });
     // The released send did not count: one more fits in 2/10s.
     expect((await send(s, 'NEXT', { limits })).result.ok).toBe(true);
   });
@@ -279,10 +281,10 @@ describe('redis store key layout', () => {
 
   it('puts every key of a phone under one hash tag and the prefix, each with a TTL', async () => {
     const s = { channel: 'login', phone: '+8613812345678' };
-    const finish = { subject: s, context: ctx(s), event: {}, sendId: 'id1', codeTtlMs: 300_000, windows: windows('1/60s,10/1d') };
+    const finish = { subject: s, context: ctx(s), event: {}, sendId: 'id1', codeTtlMs: 300_000, limits: only(windows('1/60s,10/1d')) };
     await h.store.reserveSend({ ...finish, codeHash: 'H' });
     await h.store.commitSend(finish);
-    await h.store.checkCode({ subject: s, context: ctx(s), codeHash: 'X', maxAttempts: 5 });
+    await h.store.checkCode({ subject: s, context: ctx(s), codeHash: 'X', maxAttempts: 5, checkId: 'c1', failureLimits: [] });
     const keys = (await keysWithPrefix(admin, h.prefix)).sort();
     const phoneKeys = [`${h.prefix}{+8613812345678}:login:code`, `${h.prefix}{+8613812345678}:login:sends`];
     expect(keys).toEqual([`${h.prefix}audit`, ...phoneKeys]);
@@ -301,10 +303,10 @@ describe('redis store key layout', () => {
     const s = { channel: 'login', phone: '+8613812340000' };
     const limits = windows('1/60s,5/1h,10/1d');
     // Warm up: the first call of a script on a connection may be EVAL (ioredis loads it once).
-    const warm = { subject: s, context: ctx(s), event: {}, sendId: 'warm', codeTtlMs: 1000, windows: limits };
+    const warm = { subject: s, context: ctx(s), event: {}, sendId: 'warm', codeTtlMs: 1000, limits: only(limits) };
     await h.store.reserveSend({ ...warm, codeHash: 'H' });
     await h.store.commitSend(warm);
-    await h.store.checkCode({ subject: s, context: ctx(s), codeHash: 'X', maxAttempts: 5 });
+    await h.store.checkCode({ subject: s, context: ctx(s), codeHash: 'X', maxAttempts: 5, checkId: 'c1', failureLimits: [] });
 
     const monitor = await admin.monitor();
     const seen: string[][] = [];
@@ -312,10 +314,10 @@ describe('redis store key layout', () => {
       if (args.some((a) => a.includes(h.prefix))) seen.push(args);
     });
     const s2 = { channel: 'login', phone: '+8613812340001' };
-    const finish = { subject: s2, context: ctx(s2), event: {}, sendId: 'one', codeTtlMs: 1000, windows: limits };
+    const finish = { subject: s2, context: ctx(s2), event: {}, sendId: 'one', codeTtlMs: 1000, limits: only(limits) };
     await h.store.reserveSend({ ...finish, codeHash: 'H' });
     await h.store.commitSend(finish);
-    await h.store.checkCode({ subject: s2, context: ctx(s2), codeHash: 'H', maxAttempts: 5 });
+    await h.store.checkCode({ subject: s2, context: ctx(s2), codeHash: 'H', maxAttempts: 5, checkId: 'c2', failureLimits: [] });
     // MONITOR also lists the commands a script runs inside Redis; only the script calls are round trips.
     const calls = () => seen.filter((args) => ['evalsha', 'eval'].includes(args[0]?.toLowerCase() ?? ''));
     await until(() => calls().length >= 3);

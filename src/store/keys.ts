@@ -1,4 +1,4 @@
-import type { Subject } from './store.js';
+import type { LimitScope, SendLimits, Subject } from './store.js';
 
 /**
  * Redis key layout. All keys of one phone share the hash tag `{<E.164>}`, so one
@@ -15,6 +15,25 @@ export interface SubjectKeys {
 export function subjectKeys(prefix: string, subject: Subject): SubjectKeys {
   const base = `${prefix}{${subject.phone}}:${subject.channel}`;
   return { code: `${base}:code`, sends: `${base}:sends` };
+}
+
+/** The send log a limit counts in. IPs come from the socket (or a trusted proxy), never from a body. */
+export function limitKey(prefix: string, scope: LimitScope, subject: Subject, limits: SendLimits): string {
+  switch (scope) {
+    case 'channel':
+      return subjectKeys(prefix, subject).sends;
+    case 'phone':
+      return `${prefix}{${subject.phone}}:sends`;
+    case 'ip':
+      return `${prefix}{ip:${limits.ip?.address ?? 'unknown'}}:sends`;
+    case 'global':
+      return `${prefix}{global}:sends`;
+  }
+}
+
+/** Wrong guesses of a phone across all its codes. */
+export function failuresKey(prefix: string, phone: string): string {
+  return `${prefix}{${phone}}:failures`;
 }
 
 export function secretKey(prefix: string): string {

@@ -1,15 +1,16 @@
 import { contextFields, flatten, type AuditContext } from '../audit/audit.js';
 import { MemoryAuditLog } from '../audit/memory-audit-log.js';
-import { longestWindowMs } from '../send-limits.js';
+import type { SendWindow } from '../send-limits.js';
+import { failuresKey, limitKey, subjectKeys } from './keys.js';
 import {
   codeRecordKeepMs,
+  limitGroups,
   type AuditEventFields,
   type CheckCodeInput,
   type CheckResult,
   type FinishSendInput,
   type ReserveSendInput,
   type ReserveSendResult,
-  type Subject,
   type VerificationStore,
 } from './store.js';
 
@@ -30,8 +31,8 @@ interface CodeRecord {
   keepUntil: number;
 }
 
-interface SendLog {
-  /** Sends in time order. */
+/** A sorted log of timestamps, like the Redis sorted sets the scripts use. */
+interface TimeLog {
   entries: Array<{ readonly id: string; readonly at: number }>;
   keepUntil: number;
 }
@@ -49,13 +50,14 @@ const DEFAULT_AUDIT = { retentionMs: 30 * 86_400_000, maxLen: 10_000 };
 
 /**
  * The same semantics as the Redis scripts, for one process: every method does its
- * whole decision synchronously, so no two requests interleave inside one.
+ * whole decision synchronously, so no two requests interleave inside one. Records
+ * are keyed like the Redis keys (without a prefix).
  */
 export class MemoryStore implements VerificationStore {
   readonly kind = 'memory' as const;
   readonly audit: MemoryAuditLog;
   private readonly codes = new Map<string, CodeRecord>();
-  private readonly sends = new Map<string, SendLog>();
+  private readonly logs = new Map<string, TimeLog>();
   private readonly secrets: string[] = [];
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout;
@@ -72,31 +74,35 @@ export class MemoryStore implements VerificationStore {
 
   async reserveSend(input: ReserveSendInput): Promise<ReserveSendResult> {
     const now = this.now();
-    const id = subjectId(input.subject);
-    const longest = longestWindowMs(input.windows);
-    const log = this.liveSendLog(id, now);
-    const entries = log ? log.entries.filter((e) => e.at > now - longest) : [];
+    const groups = limitGroups(input.limits).map((group) => ({
+      ...group,
+      key: limitKey('', group.scope, input.subject, input.limits),
+      longest: longest(group.windows),
+    }));
 
-    let refused = -1;
+    let refused: { scope: (typeof groups)[number]['scope']; window: number; label: string } | undefined;
     let retryAfterMs = 0;
-    input.windows.forEach((window, index) => {
-      const inWindow = entries.filter((e) => e.at > now - window.windowMs);
-      if (inWindow.length < window.count) return;
-      if (refused < 0) refused = index;
-      const blocker = inWindow[inWindow.length - window.count] as { at: number };
-      retryAfterMs = Math.max(retryAfterMs, blocker.at + window.windowMs - now);
-    });
-    if (refused >= 0) {
-      const label = input.windows[refused]?.label;
-      this.record(now, input.context, { event: 'code.rate_limited', reason: label });
-      return { ok: false, window: refused, retryAfterMs };
+    for (const group of groups) {
+      const entries = this.liveEntries(group.key, now, group.longest);
+      group.windows.forEach((window, index) => {
+        const retry = refusal(entries, window, now);
+        if (retry === undefined) return;
+        refused ??= { scope: group.scope, window: index, label: `${group.scope}:${window.label}` };
+        retryAfterMs = Math.max(retryAfterMs, retry);
+      });
+    }
+    if (refused) {
+      this.record(now, input.context, { event: 'code.rate_limited', reason: refused.label });
+      return { ok: false, scope: refused.scope, window: refused.window, retryAfterMs };
     }
 
-    entries.push({ id: input.sendId, at: now });
-    this.sends.set(id, { entries, keepUntil: now + longest });
-
-    const keepUntil = now + codeRecordKeepMs(input.codeTtlMs, input.windows);
-    const record = this.liveCode(id, now) ?? { current: undefined, pending: new Map(), keepUntil };
+    for (const group of groups) {
+      const entries = this.liveEntries(group.key, now, group.longest);
+      this.logs.set(group.key, { entries: [...entries, { id: input.sendId, at: now }], keepUntil: now + group.longest });
+    }
+    const codeKey = subjectKeys('', input.subject).code;
+    const keepUntil = now + codeRecordKeepMs(input.codeTtlMs, input.limits.channel);
+    const record = this.liveCode(codeKey, now) ?? { current: undefined, pending: new Map(), keepUntil };
     record.pending.set(input.sendId, {
       hash: input.codeHash,
       sendId: input.sendId,
@@ -106,13 +112,13 @@ export class MemoryStore implements VerificationStore {
       attempts: 0,
     });
     record.keepUntil = Math.max(record.keepUntil, keepUntil);
-    this.codes.set(id, record);
+    this.codes.set(codeKey, record);
     return { ok: true, sentAt: now, expiresAt: now + input.codeTtlMs };
   }
 
   async commitSend(input: FinishSendInput): Promise<boolean> {
     const now = this.now();
-    const record = this.liveCode(subjectId(input.subject), now);
+    const record = this.liveCode(subjectKeys('', input.subject).code, now);
     const pending = record?.pending.get(input.sendId);
     let promoted = false;
     if (record && pending) {
@@ -121,7 +127,8 @@ export class MemoryStore implements VerificationStore {
         record.current = pending;
         promoted = true;
       }
-      record.keepUntil = Math.max(record.keepUntil, pending.sentAt + codeRecordKeepMs(input.codeTtlMs, input.windows));
+      const keepUntil = pending.sentAt + codeRecordKeepMs(input.codeTtlMs, input.limits.channel);
+      record.keepUntil = Math.max(record.keepUntil, keepUntil);
     }
     this.record(now, input.context, { event: 'code.sent', ...input.event });
     return promoted;
@@ -129,20 +136,23 @@ export class MemoryStore implements VerificationStore {
 
   async releaseSend(input: FinishSendInput): Promise<void> {
     const now = this.now();
-    const id = subjectId(input.subject);
-    const log = this.liveSendLog(id, now);
-    if (log) log.entries = log.entries.filter((e) => e.id !== input.sendId);
-    const record = this.liveCode(id, now);
+    for (const group of limitGroups(input.limits)) {
+      const log = this.logs.get(limitKey('', group.scope, input.subject, input.limits));
+      if (log) log.entries = log.entries.filter((e) => e.id !== input.sendId);
+    }
+    const codeKey = subjectKeys('', input.subject).code;
+    const record = this.liveCode(codeKey, now);
     record?.pending.delete(input.sendId);
-    if (record && !record.current && record.pending.size === 0) this.codes.delete(id);
+    if (record && !record.current && record.pending.size === 0) this.codes.delete(codeKey);
     this.record(now, input.context, { event: 'code.send_failed', ...input.event });
   }
 
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
     const now = this.now();
-    const code = this.liveCode(subjectId(input.subject), now)?.current;
-    const result = decide(code, now, input);
-    const attempt = result.status === 'approved' ? (code?.attempts ?? 0) + 1 : result.status === 'mismatch' ? code?.attempts : undefined;
+    const code = this.liveCode(subjectKeys('', input.subject).code, now)?.current;
+    const result = this.decide(code, now, input);
+    const attempt =
+      result.status === 'approved' ? (code?.attempts ?? 0) + 1 : result.status === 'mismatch' ? code?.attempts : undefined;
     this.record(now, input.context, {
       event: result.status === 'approved' ? 'code.approved' : 'code.rejected',
       reason: result.status === 'approved' ? undefined : result.status,
@@ -166,13 +176,43 @@ export class MemoryStore implements VerificationStore {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.codes.clear();
-    this.sends.clear();
+    this.logs.clear();
   }
 
-  /** How many (channel, phone) pairs hold any state: lets tests prove nothing outlives its window. */
+  /** How many records (codes and logs) the store holds: lets tests prove nothing outlives its window. */
   size(): number {
     this.sweep();
-    return this.codes.size + this.sends.size;
+    return this.codes.size + this.logs.size;
+  }
+
+  /** Not found → expired → used → too many attempts → the phone's wrong-guess limit → compare. */
+  private decide(code: CodeState | undefined, now: number, input: CheckCodeInput): CheckResult {
+    const max = input.maxAttempts;
+    const answer = (status: CheckResult['status'], attemptsRemaining = 0, retryAfterMs = 0): CheckResult => ({
+      status,
+      attemptsRemaining,
+      retryAfterMs,
+    });
+    if (!code) return answer('not_found');
+    if (now >= code.expiresAt) return answer('expired');
+    if (code.used) return answer('used');
+    if (code.attempts >= max) return answer('too_many_attempts');
+
+    const failuresLog = failuresKey('', input.subject.phone);
+    const failures = this.liveEntries(failuresLog, now, longest(input.failureLimits));
+    const retry = Math.max(0, ...input.failureLimits.map((window) => refusal(failures, window, now) ?? 0));
+    if (retry > 0) return answer('verify_limited', max - code.attempts, retry);
+
+    if (code.hash === input.codeHash) {
+      code.used = true;
+      return answer('approved', max - code.attempts);
+    }
+    code.attempts += 1;
+    if (input.failureLimits.length > 0) {
+      const keep = longest(input.failureLimits);
+      this.logs.set(failuresLog, { entries: [...failures, { id: input.checkId, at: now }], keepUntil: now + keep });
+    }
+    return answer('mismatch', max - code.attempts);
   }
 
   /** Same field order as the scripts: the event's own fields, then the request context. */
@@ -180,46 +220,40 @@ export class MemoryStore implements VerificationStore {
     this.audit.append(now, [...flatten(event), ...contextFields(context)]);
   }
 
-  private liveCode(id: string, now: number): CodeRecord | undefined {
-    const record = this.codes.get(id);
+  private liveCode(key: string, now: number): CodeRecord | undefined {
+    const record = this.codes.get(key);
     if (record && record.keepUntil <= now) {
-      this.codes.delete(id);
+      this.codes.delete(key);
       return undefined;
     }
     return record;
   }
 
-  private liveSendLog(id: string, now: number): SendLog | undefined {
-    const log = this.sends.get(id);
-    if (log && log.keepUntil <= now) {
-      this.sends.delete(id);
-      return undefined;
+  /** The log's entries still inside `longestMs` (ZREMRANGEBYSCORE), oldest first. */
+  private liveEntries(key: string, now: number, longestMs: number): TimeLog['entries'] {
+    const log = this.logs.get(key);
+    if (!log || log.keepUntil <= now) {
+      this.logs.delete(key);
+      return [];
     }
-    return log;
+    return log.entries.filter((e) => e.at > now - longestMs);
   }
 
   private sweep(): void {
     const now = this.now();
-    for (const [id, record] of this.codes) if (record.keepUntil <= now) this.codes.delete(id);
-    for (const [id, log] of this.sends) if (log.keepUntil <= now) this.sends.delete(id);
+    for (const [key, record] of this.codes) if (record.keepUntil <= now) this.codes.delete(key);
+    for (const [key, log] of this.logs) if (log.keepUntil <= now || log.entries.length === 0) this.logs.delete(key);
   }
 }
 
-/** Not found → expired → used → too many attempts → compare; a wrong guess is counted on the code. */
-function decide(code: CodeState | undefined, now: number, input: CheckCodeInput): CheckResult {
-  const max = input.maxAttempts;
-  if (!code) return { status: 'not_found', attemptsRemaining: 0 };
-  if (now >= code.expiresAt) return { status: 'expired', attemptsRemaining: 0 };
-  if (code.used) return { status: 'used', attemptsRemaining: 0 };
-  if (code.attempts >= max) return { status: 'too_many_attempts', attemptsRemaining: 0 };
-  if (code.hash === input.codeHash) {
-    code.used = true;
-    return { status: 'approved', attemptsRemaining: max - code.attempts };
-  }
-  code.attempts += 1;
-  return { status: 'mismatch', attemptsRemaining: max - code.attempts };
+function longest(windows: readonly SendWindow[]): number {
+  return windows.reduce((max, w) => Math.max(max, w.windowMs), 0);
 }
 
-function subjectId(subject: Subject): string {
-  return `${subject.phone}\n${subject.channel}`;
+/** Undefined when `window` has room; else how long until its blocking entry leaves it. */
+function refusal(entries: TimeLog['entries'], window: SendWindow, now: number): number | undefined {
+  const inWindow = entries.filter((e) => e.at > now - window.windowMs);
+  if (inWindow.length < window.count) return undefined;
+  const blocker = inWindow[inWindow.length - window.count] as { at: number };
+  return blocker.at + window.windowMs - now;
 }

@@ -1,12 +1,16 @@
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { contextFields, flatten, type AuditContext, type AuditSettings } from '../audit/audit.js';
 import { RedisAuditReader } from '../audit/redis-audit-reader.js';
-import { longestWindowMs, type SendWindow } from '../send-limits.js';
-import { secretKey, subjectKeys } from './keys.js';
+import type { SendWindow } from '../send-limits.js';
+import { failuresKey, limitKey, secretKey, subjectKeys } from './keys.js';
 import { LUA } from './lua-scripts.js';
 import {
   codeRecordKeepMs,
+  limitGroups,
   type AuditEventFields,
+  type LimitGroup,
+  type SendLimits,
+  type Subject,
   type CheckCodeInput,
   type CheckResult,
   type CheckStatus,
@@ -20,10 +24,10 @@ type ScriptArg = string | number;
 
 /** The scripts as ioredis commands: EVALSHA, falling back to EVAL on NOSCRIPT. */
 interface ScriptCommands {
-  smsReserveSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<[number, number, number]>;
+  smsReserveSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<[number, number, number, number?]>;
   smsCommitSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>;
   smsReleaseSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>;
-  smsCheckCode(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<[CheckStatus, number]>;
+  smsCheckCode(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<[CheckStatus, number, number]>;
   smsAppendAudit(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>;
 }
 
@@ -83,17 +87,18 @@ export class RedisStore implements VerificationStore {
 
   async reserveSend(input: ReserveSendInput): Promise<ReserveSendResult> {
     const keys = subjectKeys(this.prefix, input.subject);
-    const [ok, a, b] = await this.client.smsReserveSend(
-      ...this.keysAndHeader([keys.code, keys.sends], input.context),
+    const groups = limitGroups(input.limits);
+    const [ok, a, b, c] = await this.client.smsReserveSend(
+      ...this.keysAndHeader([keys.code, ...this.groupKeys(input, groups)], input.context),
       input.sendId,
       input.codeHash,
       input.codeTtlMs,
-      codeRecordKeepMs(input.codeTtlMs, input.windows),
-      longestWindowMs(input.windows),
-      input.windows.length,
-      ...windowArgs(input.windows),
+      codeRecordKeepMs(input.codeTtlMs, input.limits.channel),
+      groups.length,
+      ...groups.flatMap((group) => [group.scope, group.windows.length, ...windowArgs(group.windows)]),
     );
-    return ok === 1 ? { ok: true, sentAt: a, expiresAt: b } : { ok: false, window: a, retryAfterMs: b };
+    if (ok === 1) return { ok: true, sentAt: a, expiresAt: b };
+    return { ok: false, scope: (groups[a] as LimitGroup).scope, window: b, retryAfterMs: c ?? 0 };
   }
 
   async commitSend(input: FinishSendInput): Promise<boolean> {
@@ -101,7 +106,7 @@ export class RedisStore implements VerificationStore {
     const promoted = await this.client.smsCommitSend(
       ...this.keysAndHeader([keys.code], input.context),
       input.sendId,
-      codeRecordKeepMs(input.codeTtlMs, input.windows),
+      codeRecordKeepMs(input.codeTtlMs, input.limits.channel),
       ...flatten(input.event),
     );
     return promoted === 1;
@@ -109,21 +114,26 @@ export class RedisStore implements VerificationStore {
 
   async releaseSend(input: FinishSendInput): Promise<void> {
     const keys = subjectKeys(this.prefix, input.subject);
+    const groups = limitGroups(input.limits);
     await this.client.smsReleaseSend(
-      ...this.keysAndHeader([keys.code, keys.sends], input.context),
+      ...this.keysAndHeader([keys.code, ...this.groupKeys(input, groups)], input.context),
       input.sendId,
+      groups.length,
       ...flatten(input.event),
     );
   }
 
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
     const keys = subjectKeys(this.prefix, input.subject);
-    const [status, attemptsRemaining] = await this.client.smsCheckCode(
-      ...this.keysAndHeader([keys.code], input.context),
+    const [status, attemptsRemaining, retryAfterMs] = await this.client.smsCheckCode(
+      ...this.keysAndHeader([keys.code, failuresKey(this.prefix, input.subject.phone)], input.context),
       input.codeHash,
       input.maxAttempts,
+      input.checkId,
+      input.failureLimits.length,
+      ...windowArgs(input.failureLimits),
     );
-    return { status, attemptsRemaining };
+    return { status, attemptsRemaining, retryAfterMs };
   }
 
   async appendAudit(context: AuditContext, event: AuditEventFields): Promise<void> {
@@ -144,6 +154,10 @@ export class RedisStore implements VerificationStore {
 
   async close(): Promise<void> {
     await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  private groupKeys(input: { subject: Subject; limits: SendLimits }, groups: LimitGroup[]): string[] {
+    return groups.map((group) => limitKey(this.prefix, group.scope, input.subject, input.limits));
   }
 
   /** `numberOfKeys, ...keys, [auditKey], ...prelude arguments` (see prelude.lua). */

@@ -11,25 +11,58 @@ export interface Subject {
 /** Flat audit fields of one event (undefined ones are left out). */
 export type AuditEventFields = Readonly<Record<string, string | number | undefined>>;
 
+/** Who a send limit counts per. */
+export type LimitScope = 'channel' | 'phone' | 'ip' | 'global';
+
+/** Every limit a send must fit in, all or nothing. An empty list of windows is no limit. */
+export interface SendLimits {
+  /** Per (channel, phone): SEND_LIMITS or the channel's own. */
+  readonly channel: readonly SendWindow[];
+  /** Per phone across channels. */
+  readonly phone: readonly SendWindow[];
+  /** Per client IP; undefined when there is no IP limit (or no IP). */
+  readonly ip: { readonly address: string; readonly windows: readonly SendWindow[] } | undefined;
+  /** The whole deployment. */
+  readonly global: readonly SendWindow[];
+}
+
+export interface LimitGroup {
+  readonly scope: LimitScope;
+  readonly windows: readonly SendWindow[];
+}
+
+/** The limits that apply, in the order refusals are reported: channel, phone, ip, global. */
+export function limitGroups(limits: SendLimits): LimitGroup[] {
+  const groups: LimitGroup[] = [
+    { scope: 'channel', windows: limits.channel },
+    { scope: 'phone', windows: limits.phone },
+    { scope: 'ip', windows: limits.ip?.windows ?? [] },
+    { scope: 'global', windows: limits.global },
+  ];
+  return groups.filter((group) => group.windows.length > 0);
+}
+
 export interface ReserveSendInput {
   readonly subject: Subject;
   /** Written into the code.rate_limited event when the send is refused. */
   readonly context: AuditContext;
-  /** Unique per send; the reservation in the send log. */
+  /** Unique per send; the reservation in the send logs. */
   readonly sendId: string;
   /** HMAC of the new code (see `hashCode`). */
   readonly codeHash: string;
   readonly codeTtlMs: number;
-  readonly windows: readonly SendWindow[];
+  readonly limits: SendLimits;
 }
 
 export type ReserveSendResult =
   | { readonly ok: true; readonly sentAt: number; readonly expiresAt: number }
   | {
       readonly ok: false;
-      /** Index in `windows` of the first window that refused. */
+      /** The first limit that refused (in `limitGroups` order)… */
+      readonly scope: LimitScope;
+      /** …and the index of its first refusing window. */
       readonly window: number;
-      /** Until every refusing window frees a slot. */
+      /** Until every refusing window of every limit frees a slot. */
       readonly retryAfterMs: number;
     };
 
@@ -41,7 +74,7 @@ export interface FinishSendInput {
   readonly event: AuditEventFields;
   readonly sendId: string;
   readonly codeTtlMs: number;
-  readonly windows: readonly SendWindow[];
+  readonly limits: SendLimits;
 }
 
 export interface CheckCodeInput {
@@ -49,14 +82,27 @@ export interface CheckCodeInput {
   readonly context: AuditContext;
   readonly codeHash: string;
   readonly maxAttempts: number;
+  /** Unique per check: its entry in the phone's wrong-guess log. */
+  readonly checkId: string;
+  /** Wrong guesses allowed per phone across all its codes; empty: no such limit. */
+  readonly failureLimits: readonly SendWindow[];
 }
 
-export type CheckStatus = 'approved' | 'mismatch' | 'expired' | 'used' | 'too_many_attempts' | 'not_found';
+export type CheckStatus =
+  | 'approved'
+  | 'mismatch'
+  | 'expired'
+  | 'used'
+  | 'too_many_attempts'
+  | 'verify_limited'
+  | 'not_found';
 
 export interface CheckResult {
   readonly status: CheckStatus;
   /** Wrong guesses left on this code after this check. */
   readonly attemptsRemaining: number;
+  /** For `verify_limited`: until the phone's wrong-guess windows free a slot. */
+  readonly retryAfterMs: number;
 }
 
 /**
@@ -79,7 +125,10 @@ export interface VerificationStore {
   commitSend(input: FinishSendInput): Promise<boolean>;
   /** The SMS was not sent: the send stops counting and its code is dropped. Audits code.send_failed. */
   releaseSend(input: FinishSendInput): Promise<void>;
-  /** Not found → expired → used → too many attempts → compare (counting a wrong guess). Audits the outcome. */
+  /**
+   * Not found → expired → used → too many attempts → the phone's wrong-guess limit → compare
+   * (counting a wrong guess on the code and the phone). Audits the outcome.
+   */
   checkCode(input: CheckCodeInput): Promise<CheckResult>;
   /** Appends an event no decision carries (notice.*). */
   appendAudit(context: AuditContext, event: AuditEventFields): Promise<void>;
