@@ -5,6 +5,7 @@ import type { SmsProvider } from '../src/sms/provider.js';
 import type { VerificationStore } from '../src/store/store.js';
 import { v1ErrorHandler } from './errors.js';
 import auditRoutes from './audit-routes.js';
+import auth from './auth.js';
 import health from './health.js';
 import legacyRoutes from './legacy-routes.js';
 import smsPlugin from './sms.js';
@@ -36,6 +37,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(storePlugin, { config, store: options.store });
   await app.register(smsPlugin, { config, provider: options.sms });
   await app.register(verificationPlugin, { config });
+  await app.register(auth, { keys: config.apiKeys, protectOpsRoutes: config.protectOpsRoutes });
   await app.register(health, { storeTimeoutMs: config.storeTimeoutMs });
   await app.register(legacyRoutes, { config });
   await app.register(v1Routes, { config });

@@ -72,7 +72,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
     const result = await fastify.verification.sendCode({
       phone: text(body.phone),
       channel: body.channel,
-      context: { ip: request.ip },
+      context: { ip: request.ip, caller: request.caller },
     });
     return sendCodeAnswer(result, config);
   });
@@ -83,7 +83,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
       phone: text(body.phone),
       channel: body.channel,
       code: text(body.code),
-      context: { ip: request.ip },
+      context: { ip: request.ip, caller: request.caller },
     });
     return checkAnswer(result);
   });
@@ -97,7 +97,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
       channel: body.channel,
       templateCode: body.template_code,
       templateParam,
-      context: { ip: request.ip },
+      context: { ip: request.ip, caller: request.caller },
     });
     return noticeAnswer(result);
   });
