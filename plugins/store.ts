@@ -32,8 +32,8 @@ export default fp<StorePluginOptions>(
 );
 
 async function createStore(config: Config): Promise<VerificationStore> {
-  if (!config.redisUrl) return new MemoryStore({ audit: config.audit });
-  return connectRedisStore(config.redisUrl, {
+  if (!config.redis) return new MemoryStore({ audit: config.audit });
+  return connectRedisStore(config.redis, {
     prefix: config.redisPrefix,
     commandTimeoutMs: config.storeTimeoutMs,
     auditKey: config.audit.stream,

@@ -7,12 +7,12 @@
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { toJsonLine, type AuditEntry, type AuditQuery } from '../src/audit/audit.js';
 import { followAuditStream } from '../src/audit/follow.js';
 import { RedisAuditReader } from '../src/audit/redis-audit-reader.js';
 import { isValidChannel } from '../src/channel.js';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { connectRedis, type RedisClient } from '../src/store/redis-client.js';
 import { parsePhone } from '../src/phone.js';
 
 class UsageError extends Error {}
@@ -24,8 +24,8 @@ const USAGE = `usage:
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const config = loadConfig(process.env);
-  if (!config.redisUrl) throw new UsageError('REDIS_URL is not set: the audit stream lives in Redis');
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
+  if (!config.redis) throw new UsageError('REDIS_URL (or REDIS_CLUSTER_NODES / REDIS_SENTINELS) is not set: the audit stream lives in Redis');
+  const redis = await connectRedis(config.redis, 5_000);
   try {
     if (command === 'export') await runExport(redis, config.audit.stream, rest);
     else if (command === 'follow') await runFollow(redis, config.audit.stream, rest);
@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-async function runExport(redis: Redis, key: string, args: string[]): Promise<void> {
+async function runExport(redis: RedisClient, key: string, args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: { since: { type: 'string' }, until: { type: 'string' }, phone: { type: 'string' }, channel: { type: 'string' } },
@@ -50,7 +50,7 @@ async function runExport(redis: Redis, key: string, args: string[]): Promise<voi
   for await (const entry of new RedisAuditReader(redis, key).scan(query)) await writeLines([entry]);
 }
 
-async function runFollow(redis: Redis, key: string, args: string[]): Promise<void> {
+async function runFollow(redis: RedisClient, key: string, args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {

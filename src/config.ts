@@ -7,6 +7,7 @@ export { ConfigError };
 import { loadApiKeysFile, parseApiKeys, type ApiKey } from './api-keys.js';
 import { parseDuration } from './duration.js';
 import { parseBlockedPrefixes, parseCountries, type PhonePolicy } from './phone-policy.js';
+import { parseHostPorts, type RedisTopology } from './store/redis-topology.js';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 import { parseSendLimits, type SendWindow } from './send-limits.js';
 
@@ -21,6 +22,9 @@ export const EnvSchema = Type.Object({
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_CLUSTER_NODES: Type.Optional(Type.String()),
   REDIS_SENTINELS: Type.Optional(Type.String()),
+  REDIS_SENTINEL_NAME: Type.String({ minLength: 1, default: 'mymaster' }),
+  REDIS_PASSWORD: Type.Optional(Type.String()),
+  REDIS_TLS: Type.Boolean({ default: false }),
   REDIS_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.:-]*$', maxLength: 64, default: 'sms:' }),
   CODE_LENGTH: Type.Integer({ minimum: 4, maximum: 10, default: 4 }),
   CODE_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
@@ -66,7 +70,8 @@ export type Env = Static<typeof EnvSchema>;
 export interface Config {
   readonly port: number;
   readonly host: string;
-  readonly redisUrl: string | undefined;
+  /** Undefined: the in-memory store. */
+  readonly redis: RedisTopology | undefined;
   readonly redisPrefix: string;
   readonly codeLength: number;
   readonly codeTtlMs: number;
@@ -125,6 +130,7 @@ export interface AliyunConfig {
 
 const SECRET_VARIABLES = new Set([
   'API_KEYS',
+  'REDIS_PASSWORD',
   'CODE_SECRET',
   'REDIS_URL',
   'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
@@ -161,7 +167,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   return {
     port: env.PORT,
     host: env.HOST,
-    redisUrl: env.REDIS_URL,
+    redis: redisTopology(env),
     redisPrefix: env.REDIS_PREFIX,
     codeLength: env.CODE_LENGTH,
     codeTtlMs: env.CODE_TTL_SECONDS * 1000,
@@ -229,8 +235,19 @@ function readApiKeys(env: Env): ApiKey[] {
 function requireOneRedisTopology(env: Env): void {
   const set = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((name) => env[name]);
   if (set.length > 1) throw new ConfigError(set.join(', '), 'are mutually exclusive: set only one');
-  if (env.REDIS_CLUSTER_NODES) throw new ConfigError('REDIS_CLUSTER_NODES', 'is not supported by this version yet; use REDIS_URL');
-  if (env.REDIS_SENTINELS) throw new ConfigError('REDIS_SENTINELS', 'is not supported by this version yet; use REDIS_URL');
+}
+
+function redisTopology(env: Env): RedisTopology | undefined {
+  if (env.REDIS_URL) return { kind: 'single', url: env.REDIS_URL };
+  const auth = { ...(env.REDIS_PASSWORD ? { password: env.REDIS_PASSWORD } : {}), tls: env.REDIS_TLS };
+  if (env.REDIS_CLUSTER_NODES) {
+    return { kind: 'cluster', nodes: parseHostPorts('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES), ...auth };
+  }
+  if (env.REDIS_SENTINELS) {
+    const sentinels = parseHostPorts('REDIS_SENTINELS', env.REDIS_SENTINELS);
+    return { kind: 'sentinel', sentinels, name: env.REDIS_SENTINEL_NAME, ...auth };
+  }
+  return undefined;
 }
 
 function requireAliyunSettings(env: Env): void {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis-client.js';
 import { toEntry } from './redis-audit-reader.js';
 import type { AuditEntry } from './audit.js';
 
@@ -22,7 +22,7 @@ export interface FollowOptions {
  * after `write` has resolved. After a crash, the entries this consumer had read
  * but not acknowledged are read again first: at least once, nothing dropped.
  */
-export async function followAuditStream(redis: Redis, options: FollowOptions): Promise<void> {
+export async function followAuditStream(redis: RedisClient, options: FollowOptions): Promise<void> {
   await ensureGroup(redis, options);
   // First what this consumer read before a crash and never acknowledged, then new entries.
   let backlog = true;
@@ -49,7 +49,7 @@ export async function followAuditStream(redis: Redis, options: FollowOptions): P
   }
 }
 
-async function ensureGroup(redis: Redis, options: FollowOptions): Promise<void> {
+async function ensureGroup(redis: RedisClient, options: FollowOptions): Promise<void> {
   try {
     await redis.xgroup('CREATE', options.key, options.group, options.startAt, 'MKSTREAM');
   } catch (error) {

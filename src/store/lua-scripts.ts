@@ -14,6 +14,7 @@ function load(name: string): string {
 
 export const LUA = {
   reserveSend: load('reserve-send'),
+  reserveLimit: load('reserve-limit'),
   commitSend: load('commit-send'),
   releaseSend: load('release-send'),
   checkCode: load('check-code'),

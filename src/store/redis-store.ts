@@ -1,37 +1,41 @@
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { contextFields, flatten, type AuditContext, type AuditSettings } from '../audit/audit.js';
 import { RedisAuditReader } from '../audit/redis-audit-reader.js';
 import type { SendWindow } from '../send-limits.js';
 import { failuresKey, limitKey, secretKey, subjectKeys } from './keys.js';
 import { LUA } from './lua-scripts.js';
+import { connectRedis, type RedisClient } from './redis-client.js';
+import type { RedisTopology } from './redis-topology.js';
 import {
   codeRecordKeepMs,
   limitGroups,
   type AuditEventFields,
-  type LimitGroup,
-  type SendLimits,
-  type Subject,
   type CheckCodeInput,
   type CheckResult,
   type CheckStatus,
   type FinishSendInput,
+  type LimitGroup,
   type ReserveSendInput,
   type ReserveSendResult,
+  type SendLimits,
+  type Subject,
   type VerificationStore,
 } from './store.js';
 
 type ScriptArg = string | number;
+type Reply = Array<string | number>;
 
 /** The scripts as ioredis commands: EVALSHA, falling back to EVAL on NOSCRIPT. */
 interface ScriptCommands {
-  smsReserveSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<[number, number, number, number?]>;
-  smsCommitSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>;
-  smsReleaseSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>;
-  smsCheckCode(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<[CheckStatus, number, number]>;
-  smsAppendAudit(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<number>;
+  smsReserveSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Reply>;
+  smsReserveLimit(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Reply>;
+  smsCommitSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Reply>;
+  smsReleaseSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Reply>;
+  smsCheckCode(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Reply>;
+  smsAppendAudit(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Reply>;
 }
 
-type ScriptedClient = (Redis | Cluster) & ScriptCommands;
+type ScriptedClient = RedisClient & ScriptCommands;
 
 export interface RedisStoreOptions {
   readonly prefix: string;
@@ -42,38 +46,39 @@ export interface RedisStoreOptions {
   readonly audit: AuditSettings;
 }
 
-/** Fail fast while Redis is away: no offline queue, one try per command. */
-export function redisClientOptions(options: Pick<RedisStoreOptions, 'commandTimeoutMs'>): RedisOptions {
-  return {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: options.commandTimeoutMs,
-    connectTimeout: Math.max(options.commandTimeoutMs, 1000),
-    retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000),
-  };
+/** Audit mode of one script call (see prelude.lua). */
+const AUDIT_OFF = '0';
+const AUDIT_INLINE = '1';
+const AUDIT_DEFERRED = '2';
+
+/** Scopes whose send logs live in the phone's hash slot; the others (ip, global) do not. */
+const PHONE_SLOT_SCOPES = new Set(['channel', 'phone']);
+
+export async function connectRedisStore(topology: RedisTopology | string, options: RedisStoreOptions): Promise<RedisStore> {
+  return new RedisStore(await connectRedis(topology, options.commandTimeoutMs), options);
 }
 
-export async function connectRedisStore(url: string, options: RedisStoreOptions): Promise<RedisStore> {
-  const client = new Redis(url, redisClientOptions(options));
-  client.on('error', () => {
-    // Connection errors surface as failed commands (→ 503); ioredis reconnects by itself.
-  });
-  await client.connect();
-  return new RedisStore(client, options);
-}
-
+/**
+ * The store on Redis: each decision is one Lua script on the phone's hash slot, on
+ * Redis server time. On a single node or a Sentinel-managed primary the script also
+ * appends its audit event and checks every limit at once. On Redis Cluster the audit
+ * stream and the per-IP and global send logs live in other slots: the script returns
+ * its event for the store to append right after, and those limits are reserved in
+ * their own slots after the phone's (and undone if they refuse).
+ */
 export class RedisStore implements VerificationStore {
   readonly kind = 'redis' as const;
   readonly audit: RedisAuditReader;
   private readonly client: ScriptedClient;
   private readonly prefix: string;
   private readonly auditKey: string | undefined;
-  private readonly auditHeader: ScriptArg[];
+  private readonly settings: AuditSettings;
+  private readonly cluster: boolean;
 
   constructor(client: Redis | Cluster, options: RedisStoreOptions) {
     // numberOfKeys is passed per call: the audit stream is an optional last key.
     client.defineCommand('smsReserveSend', { lua: LUA.reserveSend });
+    client.defineCommand('smsReserveLimit', { lua: LUA.reserveLimit });
     client.defineCommand('smsCommitSend', { lua: LUA.commitSend });
     client.defineCommand('smsReleaseSend', { lua: LUA.releaseSend });
     client.defineCommand('smsCheckCode', { lua: LUA.checkCode });
@@ -81,64 +86,125 @@ export class RedisStore implements VerificationStore {
     this.client = client as ScriptedClient;
     this.prefix = options.prefix;
     this.auditKey = options.auditKey;
-    this.auditHeader = [options.auditKey ? '1' : '0', options.audit.retentionMs, options.audit.maxLen ?? 0];
+    this.settings = options.audit;
+    this.cluster = client.isCluster;
     this.audit = new RedisAuditReader(client, options.auditKey ?? `${options.prefix}audit`);
   }
 
   async reserveSend(input: ReserveSendInput): Promise<ReserveSendResult> {
     const keys = subjectKeys(this.prefix, input.subject);
-    const groups = limitGroups(input.limits);
-    const [ok, a, b, c] = await this.client.smsReserveSend(
-      ...this.keysAndHeader([keys.code, ...this.groupKeys(input, groups)], input.context),
+    const all = limitGroups(input.limits);
+    const local = this.cluster ? all.filter((group) => PHONE_SLOT_SCOPES.has(group.scope)) : all;
+    const reply = await this.client.smsReserveSend(
+      ...this.header([keys.code, ...this.groupKeys(input, local)], input.context),
       input.sendId,
       input.codeHash,
       input.codeTtlMs,
       codeRecordKeepMs(input.codeTtlMs, input.limits.channel),
-      groups.length,
-      ...groups.flatMap((group) => [group.scope, group.windows.length, ...windowArgs(group.windows)]),
+      local.length,
+      ...local.flatMap((group) => [group.scope, group.windows.length, ...windowArgs(group.windows)]),
     );
-    if (ok === 1) return { ok: true, sentAt: a, expiresAt: b };
-    return { ok: false, scope: (groups[a] as LimitGroup).scope, window: b, retryAfterMs: c ?? 0 };
+    const own = reply[0] === 1 ? 3 : 4;
+    await this.appendDeferred(input.context, reply.slice(own));
+    if (reply[0] !== 1) {
+      const group = local[Number(reply[1])] as LimitGroup;
+      return { ok: false, scope: group.scope, window: Number(reply[2]), retryAfterMs: Number(reply[3]) };
+    }
+    const accepted = { ok: true as const, sentAt: Number(reply[1]), expiresAt: Number(reply[2]) };
+    const remote = all.filter((group) => !local.includes(group));
+    return remote.length === 0 ? accepted : this.reserveRemote(input, remote, accepted);
+  }
+
+  /**
+   * Cluster only: the per-IP and global limits, each in its own slot, after the phone's
+   * reservation succeeded. If any refuses, every reservation of this send is undone, so
+   * a refused send counts nowhere. (A concurrent send may briefly see one of these
+   * reservations and be refused too: the limits err on the side of refusing.)
+   */
+  private async reserveRemote(
+    input: ReserveSendInput,
+    remote: LimitGroup[],
+    accepted: Extract<ReserveSendResult, { ok: true }>,
+  ): Promise<ReserveSendResult> {
+    const keys = this.groupKeys(input, remote);
+    const replies = await Promise.all(
+      remote.map((group, i) =>
+        this.client.smsReserveLimit(
+          ...this.header([keys[i] as string], input.context, AUDIT_OFF),
+          input.sendId,
+          group.windows.length,
+          ...windowArgs(group.windows),
+        ),
+      ),
+    );
+    const refusedAt = replies.findIndex((reply) => reply[0] !== 1);
+    if (refusedAt < 0) return accepted;
+
+    const refused = remote[refusedAt] as LimitGroup;
+    const retryAfterMs = Math.max(...replies.map((reply) => (reply[0] === 1 ? 0 : Number(reply[2]))));
+    await Promise.all([
+      ...keys.filter((_, i) => replies[i]?.[0] === 1).map((key) => this.client.zrem(key, input.sendId)),
+      this.release(input, [], AUDIT_OFF),
+    ]);
+    const label = refused.windows[Number(replies[refusedAt]?.[1])]?.label;
+    await this.appendAudit(input.context, { event: 'code.rate_limited', reason: `${refused.scope}:${label}` });
+    return { ok: false, scope: refused.scope, window: Number(replies[refusedAt]?.[1]), retryAfterMs };
   }
 
   async commitSend(input: FinishSendInput): Promise<boolean> {
     const keys = subjectKeys(this.prefix, input.subject);
-    const promoted = await this.client.smsCommitSend(
-      ...this.keysAndHeader([keys.code], input.context),
+    const reply = await this.client.smsCommitSend(
+      ...this.header([keys.code], input.context),
       input.sendId,
       codeRecordKeepMs(input.codeTtlMs, input.limits.channel),
       ...flatten(input.event),
     );
-    return promoted === 1;
+    await this.appendDeferred(input.context, reply.slice(1));
+    return reply[0] === 1;
   }
 
   async releaseSend(input: FinishSendInput): Promise<void> {
+    const all = limitGroups(input.limits);
+    const remote = this.cluster ? all.filter((group) => !PHONE_SLOT_SCOPES.has(group.scope)) : [];
+    await Promise.all([
+      this.release(input, flatten(input.event)),
+      ...this.groupKeys(input, remote).map((key) => this.client.zrem(key, input.sendId)),
+    ]);
+  }
+
+  private async release(
+    input: Pick<FinishSendInput, 'subject' | 'context' | 'sendId' | 'limits'>,
+    event: string[],
+    mode?: string,
+  ): Promise<void> {
     const keys = subjectKeys(this.prefix, input.subject);
-    const groups = limitGroups(input.limits);
-    await this.client.smsReleaseSend(
-      ...this.keysAndHeader([keys.code, ...this.groupKeys(input, groups)], input.context),
+    const all = limitGroups(input.limits);
+    const local = this.cluster ? all.filter((group) => PHONE_SLOT_SCOPES.has(group.scope)) : all;
+    const reply = await this.client.smsReleaseSend(
+      ...this.header([keys.code, ...this.groupKeys(input, local)], input.context, mode),
       input.sendId,
-      groups.length,
-      ...flatten(input.event),
+      local.length,
+      ...event,
     );
+    await this.appendDeferred(input.context, reply.slice(1));
   }
 
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
     const keys = subjectKeys(this.prefix, input.subject);
-    const [status, attemptsRemaining, retryAfterMs] = await this.client.smsCheckCode(
-      ...this.keysAndHeader([keys.code, failuresKey(this.prefix, input.subject.phone)], input.context),
+    const reply = await this.client.smsCheckCode(
+      ...this.header([keys.code, failuresKey(this.prefix, input.subject.phone)], input.context),
       input.codeHash,
       input.maxAttempts,
       input.checkId,
       input.failureLimits.length,
       ...windowArgs(input.failureLimits),
     );
-    return { status, attemptsRemaining, retryAfterMs };
+    await this.appendDeferred(input.context, reply.slice(3));
+    return { status: reply[0] as CheckStatus, attemptsRemaining: Number(reply[1]), retryAfterMs: Number(reply[2]) };
   }
 
   async appendAudit(context: AuditContext, event: AuditEventFields): Promise<void> {
-    if (!this.auditKey) return;
-    await this.client.smsAppendAudit(...this.keysAndHeader([], context), ...flatten(event));
+    await this.appendFields(context, flatten(event));
   }
 
   async sharedSecret(candidate: string): Promise<string> {
@@ -156,15 +222,37 @@ export class RedisStore implements VerificationStore {
     await this.client.quit().catch(() => this.client.disconnect());
   }
 
+  /** Cluster: the event a script decided, appended to the stream (in its own slot) right after. */
+  private async appendDeferred(context: AuditContext, fields: Reply): Promise<void> {
+    if (fields.length > 0) await this.appendFields(context, fields.map(String));
+  }
+
+  private async appendFields(context: AuditContext, fields: string[]): Promise<void> {
+    if (!this.auditKey) return;
+    await this.client.smsAppendAudit(...this.header([], context, AUDIT_INLINE), ...fields);
+  }
+
   private groupKeys(input: { subject: Subject; limits: SendLimits }, groups: LimitGroup[]): string[] {
     return groups.map((group) => limitKey(this.prefix, group.scope, input.subject, input.limits));
   }
 
-  /** `numberOfKeys, ...keys, [auditKey], ...prelude arguments` (see prelude.lua). */
-  private keysAndHeader(keys: string[], context: AuditContext): [number, ...ScriptArg[]] {
-    const all = this.auditKey ? [...keys, this.auditKey] : keys;
+  /**
+   * `numberOfKeys, ...keys, [auditKey], ...prelude arguments` (see prelude.lua). Inline audit
+   * needs the stream among the keys, which Redis Cluster allows only for append-audit itself.
+   */
+  private header(keys: string[], context: AuditContext, mode?: string): [number, ...ScriptArg[]] {
+    const chosen = !this.auditKey ? AUDIT_OFF : (mode ?? (this.cluster ? AUDIT_DEFERRED : AUDIT_INLINE));
+    const all = chosen === AUDIT_INLINE ? [...keys, this.auditKey as string] : keys;
     const fields = contextFields(context);
-    return [all.length, ...all, ...this.auditHeader, fields.length / 2, ...fields];
+    return [
+      all.length,
+      ...all,
+      chosen,
+      this.settings.retentionMs,
+      this.settings.maxLen ?? 0,
+      fields.length / 2,
+      ...fields,
+    ];
   }
 }
 

@@ -7,7 +7,7 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({
       port: 3000,
       host: '0.0.0.0',
-      redisUrl: undefined,
+      redis: undefined,
       redisPrefix: 'sms:',
       codeLength: 4,
       codeTtlMs: 300_000,
@@ -21,7 +21,7 @@ describe('loadConfig', () => {
 
   it('reads and converts values, treating empty ones as unset', () => {
     const config = loadConfig({ PORT: '0', CODE_LENGTH: '6', EXPOSE_CODE: 'true', REDIS_URL: '', SEND_LIMITS: '2/10s' });
-    expect(config).toMatchObject({ port: 0, codeLength: 6, exposeCode: true, redisUrl: undefined });
+    expect(config).toMatchObject({ port: 0, codeLength: 6, exposeCode: true, redis: undefined });
     expect(config.sendLimits).toEqual([{ count: 2, windowMs: 10_000, label: '2/10s' }]);
   });
 

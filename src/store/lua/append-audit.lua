@@ -3,4 +3,4 @@
 local extra = {}
 for i = ARG0 + 1, #ARGV do extra[#extra + 1] = ARGV[i] end
 audit(now_ms(), extra)
-return 1
+return reply({1})

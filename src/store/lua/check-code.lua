@@ -7,7 +7,6 @@ local now = now_ms()
 local given = ARGV[ARG0 + 1]
 local max = tonumber(ARGV[ARG0 + 2])
 local check_id = ARGV[ARG0 + 3]
-local n = tonumber(ARGV[ARG0 + 4])
 local c = redis.call('HMGET', KEYS[1], 'h', 'exp', 'used', 'att', 'id')
 
 local function decide(status, remaining, attempt, retry)
@@ -26,7 +25,7 @@ local function decide(status, remaining, attempt, retry)
     extra[#extra + 1] = c[5]
   end
   audit(now, extra)
-  return {status, remaining, retry or 0}
+  return reply({status, remaining, retry or 0})
 end
 
 if not c[1] then return decide('not_found', 0) end
@@ -36,30 +35,15 @@ if c[3] == '1' then return decide('used', 0) end
 if attempts >= max then return decide('too_many_attempts', 0) end
 
 -- Wrong guesses per phone across all its codes: while a window is full, no check is decided.
-local longest = 0
-local retry = 0
-for i = 1, n do
-  local base = ARG0 + 4 + 3 * (i - 1)
-  local limit = tonumber(ARGV[base + 1])
-  local window = tonumber(ARGV[base + 2])
-  if window > longest then longest = window end
-  local since = '(' .. (now - window)
-  local used = redis.call('ZCOUNT', KEYS[2], since, '+inf')
-  if used >= limit then
-    local blocker = redis.call('ZRANGEBYSCORE', KEYS[2], since, '+inf', 'WITHSCORES', 'LIMIT', used - limit, 1)
-    local frees = tonumber(blocker[2]) + window - now
-    if frees > retry then retry = frees end
-  end
-end
-if retry > 0 then return decide('verify_limited', max - attempts, nil, retry) end
+local full, _, retry, longest = check_windows(KEYS[2], now, ARG0 + 3)
+if full >= 0 then return decide('verify_limited', max - attempts, nil, retry) end
 
 if c[1] == given then
   redis.call('HSET', KEYS[1], 'used', 1)
   return decide('approved', max - attempts, attempts + 1)
 end
 attempts = redis.call('HINCRBY', KEYS[1], 'att', 1)
-if n > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - longest)
+if longest > 0 then
   redis.call('ZADD', KEYS[2], now, check_id)
   redis.call('PEXPIRE', KEYS[2], longest)
 end

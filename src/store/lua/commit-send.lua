@@ -24,4 +24,4 @@ end
 local extra = { 'event', 'code.sent' }
 for i = ARG0 + 3, #ARGV do extra[#extra + 1] = ARGV[i] end
 audit(now, extra)
-return promoted
+return reply({promoted})

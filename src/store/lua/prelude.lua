@@ -1,5 +1,7 @@
 -- Shared by every script (prepended at load time).
--- ARGV[1] '1' when the last KEY is the audit stream, ARGV[2] audit retention ms,
+-- ARGV[1] audit mode: '1' the last KEY is the audit stream and events are appended to it;
+-- '2' (Redis Cluster, where the stream lives in another slot) events are returned after the
+-- script's own reply for the caller to append; '0' no events. ARGV[2] audit retention ms,
 -- ARGV[3] audit max length (0 = none), ARGV[4] m, then m pairs of context fields
 -- (phone, channel, ip, caller, …) written into every audit entry of this call.
 -- The script's own arguments start at ARGV[ARG0 + 1].
@@ -9,6 +11,8 @@ local function now_ms()
 end
 
 local AUDIT_ON = ARGV[1] == '1'
+local AUDIT_DEFER = ARGV[1] == '2'
+local DEFERRED = {}
 local AUDIT_KEY = KEYS[#KEYS]
 local AUDIT_RETENTION = tonumber(ARGV[2])
 local AUDIT_MAXLEN = tonumber(ARGV[3])
@@ -18,10 +22,51 @@ local ARG0 = 4 + 2 * AUDIT_CONTEXT
 -- Appends one event (context fields plus `extra`, a flat list of field, value) with Redis time,
 -- trimming by age (MINID ~) and, when configured, by count (MAXLEN ~).
 local function audit(now, extra)
+  if AUDIT_DEFER then
+    for i = 1, #extra do DEFERRED[#DEFERRED + 1] = extra[i] end
+    return
+  end
   if not AUDIT_ON then return end
   local args = { 'XADD', AUDIT_KEY, 'MINID', '~', tostring(now - AUDIT_RETENTION), '*' }
   for i = 1, #extra do args[#args + 1] = extra[i] end
   for i = 5, ARG0 do args[#args + 1] = ARGV[i] end
   redis.call(unpack(args))
   if AUDIT_MAXLEN > 0 then redis.call('XTRIM', AUDIT_KEY, 'MAXLEN', '~', AUDIT_MAXLEN) end
+end
+
+-- Every script returns through here: its own reply, then any deferred event's fields.
+local function reply(result)
+  for i = 1, #DEFERRED do result[#result + 1] = DEFERRED[i] end
+  return result
+end
+
+-- Sliding windows over a send log (sorted set scored by ms). Reads the count n at ARGV[at + 1]
+-- and n triples (count, window ms, label) after it; prunes entries older than the longest window.
+-- Returns the first refusing window's index (0-based, -1 if none) and label, the wait until every
+-- refusing window frees a slot, the longest window, and the ARGV index after the last triple.
+local function check_windows(key, now, at)
+  local n = tonumber(ARGV[at + 1])
+  at = at + 1
+  local longest = 0
+  for i = 1, n do
+    local window = tonumber(ARGV[at + 3 * (i - 1) + 2])
+    if window > longest then longest = window end
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - longest)
+  local refused, label, retry = -1, nil, 0
+  for i = 1, n do
+    local limit = tonumber(ARGV[at + 1])
+    local window = tonumber(ARGV[at + 2])
+    local since = '(' .. (now - window)
+    local used = redis.call('ZCOUNT', key, since, '+inf')
+    if used >= limit then
+      if refused < 0 then refused, label = i - 1, ARGV[at + 3] end
+      -- The slot frees when the send that keeps the window full leaves it.
+      local blocker = redis.call('ZRANGEBYSCORE', key, since, '+inf', 'WITHSCORES', 'LIMIT', used - limit, 1)
+      local frees = tonumber(blocker[2]) + window - now
+      if frees > retry then retry = frees end
+    end
+    at = at + 3
+  end
+  return refused, label, retry, longest, at
 end

@@ -12,4 +12,4 @@ redis.call('HDEL', KEYS[1], 'p:' .. send_id)
 local extra = { 'event', 'code.send_failed' }
 for i = ARG0 + 3, #ARGV do extra[#extra + 1] = ARGV[i] end
 audit(now, extra)
-return 1
+return reply({1})
