@@ -44,14 +44,15 @@ function createRedisClient(topology: RedisTopology, commandTimeoutMs: number): R
         failoverDetector: true,
       });
     case 'cluster': {
+      // The cluster connects its nodes itself; a node-level lazyConnect makes connect() hang at times.
+      const { lazyConnect: _nodeLazy, ...nodeOptions } = base;
       const options: ClusterOptions = {
         lazyConnect: true,
         enableOfflineQueue: false,
         enableReadyCheck: true,
         clusterRetryStrategy: (attempt: number) => Math.min(attempt * 100, 2000),
         redisOptions: {
-          ...base,
-          lazyConnect: false,
+          ...nodeOptions,
           ...(topology.password ? { password: topology.password } : {}),
           ...(topology.tls ? { tls: {} } : {}),
         },

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
+import { spawnRedisCluster } from './redis-cluster.js';
 import { spawnRedisServer } from './redis-server.js';
 
 declare module 'vitest' {
@@ -8,6 +9,9 @@ declare module 'vitest' {
     redisUrl: string;
     /** Why there is no Redis, for the suites to fail with. */
     redisError: string;
+    /** A local 3-primary Redis Cluster (`host:port,…`), or '' when none could be had. */
+    redisClusterNodes: string;
+    redisClusterError: string;
   }
 }
 
@@ -21,6 +25,39 @@ export const NO_REDIS_HELP =
  * Tests use unique key prefixes, so even a shared REDIS_URL is never clobbered.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const stopCluster = await setupCluster(project);
+  const stopRedis = await setupRedis(project);
+  return async () => {
+    await Promise.all([stopCluster(), stopRedis()]);
+  };
+}
+
+/**
+ * A 3-primary Redis Cluster for the Cluster suites: `REDIS_CLUSTER_NODES` if set, else
+ * spawned `redis-server --cluster-enabled yes` processes joined with `redis-cli --cluster create`.
+ */
+async function setupCluster(project: TestProject): Promise<() => Promise<void>> {
+  if (process.env.REDIS_CLUSTER_NODES) {
+    project.provide('redisClusterNodes', process.env.REDIS_CLUSTER_NODES);
+    project.provide('redisClusterError', '');
+    return async () => {};
+  }
+  try {
+    const cluster = await spawnRedisCluster(3);
+    project.provide('redisClusterNodes', cluster.nodes);
+    project.provide('redisClusterError', '');
+    return () => cluster.stop();
+  } catch (error) {
+    project.provide('redisClusterNodes', '');
+    project.provide(
+      'redisClusterError',
+      `The Redis Cluster suites need redis-server and redis-cli 7 on the PATH, or REDIS_CLUSTER_NODES (${(error as Error).message})`,
+    );
+    return async () => {};
+  }
+}
+
+async function setupRedis(project: TestProject): Promise<() => Promise<void>> {
   const attempts: string[] = [];
   if (process.env.REDIS_URL) {
     project.provide('redisUrl', process.env.REDIS_URL);

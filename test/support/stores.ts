@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { connectRedisStore } from '../../src/store/redis-store.js';
+import { parseHostPorts } from '../../src/store/redis-topology.js';
 import type { VerificationStore } from '../../src/store/store.js';
 
 /** A store under test plus the means to move its time forward and look inside it. */
@@ -18,8 +19,9 @@ export interface StoreHarness {
 
 export const TEST_AUDIT = { retentionMs: 86_400_000, maxLen: undefined };
 
-export type StoreKind = 'memory' | 'redis';
-export const STORE_KINDS: StoreKind[] = ['memory', 'redis'];
+export type StoreKind = 'memory' | 'redis' | 'cluster';
+/** Every suite that runs on "each store" runs on these: the memory store, one Redis, a 3-primary Cluster. */
+export const STORE_KINDS: StoreKind[] = ['memory', 'redis', 'cluster'];
 
 export function requireRedisUrl(): string {
   const url = inject('redisUrl');
@@ -31,8 +33,43 @@ export function uniquePrefix(): string {
   return `test:${randomUUID().slice(0, 8)}:`;
 }
 
+export function requireClusterNodes(): string {
+  const nodes = inject('redisClusterNodes');
+  if (!nodes) throw new Error(inject('redisClusterError') || 'no Redis Cluster for the Cluster suites');
+  return nodes;
+}
+
 export async function createHarness(kind: StoreKind, timeoutMs = 1000): Promise<StoreHarness> {
-  return kind === 'memory' ? memoryHarness() : redisHarness(timeoutMs);
+  if (kind === 'memory') return memoryHarness();
+  return kind === 'redis' ? redisHarness(timeoutMs) : clusterHarness(timeoutMs);
+}
+
+export async function clusterHarness(timeoutMs = 1000): Promise<StoreHarness> {
+  const nodes = parseHostPorts('REDIS_CLUSTER_NODES', requireClusterNodes());
+  const prefix = uniquePrefix();
+  const store = await connectRedisStore(
+    { kind: 'cluster', nodes, tls: false },
+    { prefix, commandTimeoutMs: timeoutMs, auditKey: `${prefix}audit`, audit: TEST_AUDIT },
+  );
+  const admin = new Cluster(nodes.map(({ host, port }) => ({ host, port })));
+  const anyNode = new Redis({ host: nodes[0]?.host, port: nodes[0]?.port });
+  return {
+    store,
+    prefix,
+    advance: async (ms) => {
+      const target = (await redisTimeMs(anyNode)) + ms;
+      await until(async () => (await redisTimeMs(anyNode)) >= target, ms + 5_000, 5);
+    },
+    stateCount: async () => {
+      const keys = (await Promise.all(admin.nodes('master').map((node) => keysWithPrefix(node, prefix)))).flat();
+      return keys.filter((key) => key !== `${prefix}audit`).length;
+    },
+    close: async () => {
+      await store.close();
+      admin.disconnect();
+      anyNode.disconnect();
+    },
+  };
 }
 
 export function memoryHarness(): StoreHarness {
