@@ -169,6 +169,18 @@ describe.each(STORE_KINDS)('abuse limits on the %s store', (kind) => {
     expect((await send(PHONE, 'c')).body.code).toBe('PHONE_RATE_LIMITED');
   });
 
+  it('a send refused by the IP or global limit counts nowhere else', async () => {
+    t = await buildTestApp(kind, { ...OFF, SEND_LIMITS: '1/1h', IP_SEND_LIMITS: '1/1h', GLOBAL_SEND_LIMITS: '3/1h', TRUST_PROXY: 'true' });
+    const from = (ip: string) => ({ 'x-forwarded-for': ip });
+    expect((await send('+8613800000001', 'x', from('203.0.113.1'))).status).toBe(201);
+    expect((await send('+8613800000002', 'x', from('203.0.113.1'))).body.code).toBe('IP_RATE_LIMITED');
+    // Had the refused send kept its (channel, phone) or global reservation, these would be refused.
+    expect((await send('+8613800000002', 'x', from('203.0.113.2'))).status).toBe(201);
+    expect((await send('+8613800000003', 'x', from('203.0.113.3'))).status).toBe(201);
+    expect((await send('+8613800000004', 'x', from('203.0.113.4'))).body.code).toBe('GLOBAL_RATE_LIMITED');
+    expect((await t.post('/v1/verifications/check', { phone: '+8613800000004', channel: 'x', code: '0000' })).status).toBe(404);
+  });
+
   it('VERIFY_FAILURE_LIMITS refuses checks of a phone after that many wrong guesses across codes', async () => {
     t = await buildTestApp(kind, { ...OFF, VERIFY_FAILURE_LIMITS: '3/600ms', MAX_VERIFY_ATTEMPTS: '10' });
     await send(PHONE, 'a');

@@ -21,18 +21,26 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function spawnRedisServer(extraArgs: string[] = [], port?: number): Promise<SpawnedRedis> {
+/**
+ * `options.configFirst`: `extraArgs` start with a config file (and `--sentinel`), which must come
+ * first on redis-server's command line; the port and persistence flags follow it.
+ */
+export async function spawnRedisServer(
+  extraArgs: string[] = [],
+  port?: number,
+  options: { configFirst?: boolean } = {},
+): Promise<SpawnedRedis> {
   const chosen = port ?? (await freePort());
-  const child = spawn(
-    'redis-server',
-    ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const common = ['--port', String(chosen), '--bind', '127.0.0.1'];
+  const args = options.configFirst
+    ? [...extraArgs, ...common]
+    : [...common, '--save', '', '--appendonly', 'no', ...extraArgs];
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let output = '';
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
+      if (output.includes('Ready to accept connections') || output.includes('Sentinel ID is')) {
         child.stdout?.off('data', onData);
         resolve();
       }
