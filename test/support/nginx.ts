@@ -57,7 +57,7 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdout?.resume();
   const exited = new Promise<never>((_, reject) => {
-    child.once('error', reject);
+    child.once('error', (error) => reject(new Error(`${NO_NGINX_HELP} (${error.message})`)));
     child.once('exit', (code) => reject(new Error(`nginx exited with ${code}: ${stderr}`)));
   });
   await Promise.race([waitForHttp(port), exited]);
