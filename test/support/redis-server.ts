@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** A `redis-server` process this test run owns, on a free port, persisting nothing. */
 export interface SpawnedRedis {
@@ -31,7 +34,9 @@ export async function spawnRedisServer(
   options: { configFirst?: boolean } = {},
 ): Promise<SpawnedRedis> {
   const chosen = port ?? (await freePort());
-  const common = ['--port', String(chosen), '--bind', '127.0.0.1'];
+  // Its own working directory: a replica writes the RDB it receives there, never into the repo.
+  const dir = mkdtempSync(join(tmpdir(), `redis-${chosen}-`));
+  const common = ['--port', String(chosen), '--bind', '127.0.0.1', ...(extraArgs.includes('--dir') ? [] : ['--dir', dir])];
   const args = options.configFirst
     ? [...extraArgs, ...common]
     : [...common, '--save', '', '--appendonly', 'no', ...extraArgs];
@@ -55,7 +60,10 @@ export async function spawnRedisServer(
     port: chosen,
     url: `redis://127.0.0.1:${chosen}`,
     process: child,
-    stop: () => stopProcess(child),
+    stop: async () => {
+      await stopProcess(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
