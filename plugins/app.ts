@@ -6,8 +6,11 @@ import type { VerificationStore } from '../src/store/store.js';
 import { v1ErrorHandler } from './errors.js';
 import auditRoutes from './audit-routes.js';
 import auth from './auth.js';
+import docs from './docs.js';
 import health from './health.js';
 import legacyRoutes from './legacy-routes.js';
+import metrics from './metrics.js';
+import requestId, { requestIdGenerator } from './request-id.js';
 import smsPlugin from './sms.js';
 import storePlugin from './store.js';
 import v1Routes from './v1-routes.js';
@@ -29,11 +32,17 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // Fastify accepts a hop count at run time (see its trustProxy docs); its types omit number.
     trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // X-Request-Id from a trusted proxy, else a fresh UUID; logged as `reqId`, echoed as x-request-id.
+    genReqId: requestIdGenerator(config.trustProxy),
   };
   const app = Fastify(serverOptions).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler(v1ErrorHandler);
 
+  // Docs first: swagger collects the routes registered after it. Metrics before the parts it measures.
+  await app.register(docs);
+  await app.register(requestId);
+  await app.register(metrics);
   await app.register(storePlugin, { config, store: options.store });
   await app.register(smsPlugin, { config, provider: options.sms });
   await app.register(verificationPlugin, { config });

@@ -1,15 +1,35 @@
 import type { FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Set when shutdown begins: `/readyz` answers 503 and responses close their connection. */
+    draining: boolean;
+  }
+}
 
 export interface HealthOptions {
   /** How long `/readyz` waits for the store before answering 503. */
   readonly storeTimeoutMs: number;
 }
 
-/** `/healthz`: the process runs. `/readyz`: it can decide requests (the store answers). */
+/**
+ * `/healthz`: the process runs. `/readyz`: it can decide requests (the store answers) and is not
+ * shutting down. Decorates `fastify.draining`; once it is set, every response says `Connection: close`,
+ * so keep-alive clients do not hold the process open while it drains.
+ */
 const health: FastifyPluginAsync<HealthOptions> = async (fastify, { storeTimeoutMs }) => {
-  fastify.get('/healthz', async () => ({ status: 'ok' }));
+  fastify.decorate('draining', false);
+  fastify.addHook('onSend', async (_request, reply) => {
+    if (fastify.draining) reply.header('connection', 'close');
+  });
 
-  fastify.get('/readyz', async (request, reply) => {
+  const open = { tags: ['ops'], security: [] };
+  fastify.get('/healthz', { schema: { summary: 'Liveness: the process runs', ...open } }, async () => ({ status: 'ok' }));
+
+  const readiness = { summary: 'Readiness: the store answers and the process is not shutting down', ...open };
+  fastify.get('/readyz', { schema: readiness }, async (request, reply) => {
+    if (fastify.draining) return reply.code(503).send({ status: 'draining' });
     const ready = await withTimeout(fastify.store.ping(), storeTimeoutMs).then(
       () => true,
       () => false,
@@ -19,7 +39,7 @@ const health: FastifyPluginAsync<HealthOptions> = async (fastify, { storeTimeout
   });
 };
 
-export default health;
+export default fp(health, { name: 'health', fastify: '5.x', dependencies: ['store'] });
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import type { Config } from '../src/config.js';
 import type { TemplateValue } from '../src/sms/provider.js';
 import { legacyPhoneRefusalMessage, legacyRefusalMessage } from '../src/send-limits.js';
@@ -16,6 +16,56 @@ export interface LegacyBody {
   message: string;
   data: unknown;
 }
+
+/**
+ * OpenAPI descriptions only: the bodies go in `config.openapi`, which Fastify never validates, so the
+ * routes keep accepting any JSON and answering bad input with HTTP 200 and a body code.
+ */
+function documented(summary: string, description: string, properties: Record<string, object>): RouteShorthandOptions {
+  const outcome = {
+    type: 'object',
+    properties: { code: { type: 'integer' }, message: { type: 'string' }, data: {} },
+    required: ['code', 'message', 'data'],
+  };
+  return {
+    schema: { summary, description: `${description}\n\nAlways HTTP 200; the outcome is the body \`code\`.`, tags: ['legacy'] },
+    config: {
+      openapi: {
+        body: { type: 'object', description: 'Any JSON object; fields are checked by the handler, not the schema', properties },
+        response: { 200: { description: 'The outcome, whatever it is', ...outcome } },
+      },
+    },
+  };
+}
+
+const LegacyPhone = { description: 'Mobile number (string, or a number as the seed sent it)', type: ['string', 'number'] };
+const LegacyChannel = { type: 'string', description: 'What the code is for, e.g. login' };
+
+const LEGACY_DOCS = {
+  sendCode: documented(
+    'Send a verification code (seed contract)',
+    'Body codes: 200 sent (data: the code with EXPOSE_CODE); 400 invalid input (`参数错误: <field>`), blocked number or ' +
+      'send failure; 401/402/403 the 1st/2nd/3rd SEND_LIMITS window refused; 403 the per-phone limit; 429 per-IP or ' +
+      'global limit; 500 store unavailable.',
+    { phone: LegacyPhone, channel: LegacyChannel },
+  ),
+  checkCode: documented(
+    'Check a verification code (seed contract)',
+    'Body codes: 200 verified; 400 invalid input; 401 expired, already used, too many attempts or too many wrong ' +
+      'codes for the phone; 405 wrong code; 406 no code was sent; 500 store unavailable.',
+    { phone: LegacyPhone, channel: LegacyChannel, code: { type: ['string', 'number'], description: 'The digits received' } },
+  ),
+  sendNotice: documented(
+    'Send a notification SMS (seed contract)',
+    'Body codes: 200 sent; 400 invalid input, blocked number or send failure; 500 store unavailable.',
+    {
+      phone: LegacyPhone,
+      channel: LegacyChannel,
+      template_code: { type: 'string', description: 'The provider template, e.g. SMS_154950909' },
+      template_param: { type: 'string', description: 'The template parameters as a JSON object in a string (or empty)' },
+    },
+  ),
+} as const;
 
 const MESSAGES = {
   ok: '请求成功!',
@@ -67,7 +117,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
     return reply.code(200).send(legacy(500, MESSAGES.unavailable));
   });
 
-  fastify.post('/sms_message/getVerificationCode', async (request) => {
+  fastify.post('/sms_message/getVerificationCode', LEGACY_DOCS.sendCode, async (request) => {
     const body = fields(request.body);
     const result = await fastify.verification.sendCode({
       phone: text(body.phone),
@@ -77,7 +127,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
     return sendCodeAnswer(result, config);
   });
 
-  fastify.post('/sms_message/verify_code', async (request) => {
+  fastify.post('/sms_message/verify_code', LEGACY_DOCS.checkCode, async (request) => {
     const body = fields(request.body);
     const result = await fastify.verification.checkCode({
       phone: text(body.phone),
@@ -88,7 +138,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
     return checkAnswer(result);
   });
 
-  fastify.post('/sms_message/sendNotice', async (request) => {
+  fastify.post('/sms_message/sendNotice', LEGACY_DOCS.sendNotice, async (request) => {
     const body = fields(request.body);
     const templateParam = parseTemplateParam(body.template_param);
     if (!templateParam) return invalid('template_param');

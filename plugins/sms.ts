@@ -1,9 +1,11 @@
 import fp from 'fastify-plugin';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
+import { instrumentSmsProvider } from '../src/metrics.js';
 import { AliyunSmsProvider } from '../src/sms/aliyun-provider.js';
 import { LogSmsProvider } from '../src/sms/log-provider.js';
 import type { SmsProvider } from '../src/sms/provider.js';
+import { requestScopedLogger } from './request-id.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,11 +22,12 @@ export interface SmsPluginOptions {
 /** Decorates `fastify.sms` with the provider `SMS_PROVIDER` names. */
 export default fp<SmsPluginOptions>(
   async (fastify, { config, provider: given }) => {
-    const provider = given ?? createProvider(config, fastify.log);
-    fastify.decorate('sms', provider);
+    const provider = given ?? createProvider(config, requestScopedLogger(fastify.log));
+    // Every send is timed and its failures counted (`sms_provider_request_duration_seconds`, `sms_provider_errors_total`).
+    fastify.decorate('sms', instrumentSmsProvider(provider, fastify.metrics));
     fastify.addHook('onClose', async () => provider.close?.());
   },
-  { name: 'sms', fastify: '5.x' },
+  { name: 'sms', fastify: '5.x', dependencies: ['metrics'] },
 );
 
 export function createProvider(config: Config, logger: Logger): SmsProvider {

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import type { Config } from '../src/config.js';
 import { MemoryStore } from '../src/store/memory-store.js';
+import { instrumentStore } from '../src/metrics.js';
 import { connectRedisStore } from '../src/store/redis-store.js';
 import type { VerificationStore } from '../src/store/store.js';
 
@@ -25,10 +26,11 @@ export default fp<StorePluginOptions>(
         'REDIS_URL is unset: using the in-memory store. State lives in this one process only and is lost on restart.',
       );
     }
-    fastify.decorate('store', store);
+    // Every store call is timed and its failures counted (`store_operation_duration_seconds`, `store_errors_total`).
+    fastify.decorate('store', instrumentStore(store, fastify.metrics));
     fastify.addHook('onClose', async () => store.close());
   },
-  { name: 'store', fastify: '5.x' },
+  { name: 'store', fastify: '5.x', dependencies: ['metrics'] },
 );
 
 async function createStore(config: Config): Promise<VerificationStore> {

@@ -3,6 +3,7 @@ import { channelPolicies } from '../src/channel-policy.js';
 import { generateSecret } from '../src/code.js';
 import type { Config } from '../src/config.js';
 import { VerificationService } from '../src/verification-service.js';
+import { requestScopedLogger } from './request-id.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -25,12 +26,14 @@ export default fp<VerificationPluginOptions>(
       store: fastify.store,
       sms: fastify.sms,
       policies: channelPolicies(config),
-      logger: fastify.log,
+      // Inside a request, its lines go through the request's logger (they carry its reqId).
+      logger: requestScopedLogger(fastify.log),
       secret,
       guards: { limits: config.limits, phonePolicy: config.phonePolicy },
+      observer: fastify.metrics,
     });
     fastify.decorate('verification', service);
     fastify.addHook('onClose', async () => service.close());
   },
-  { name: 'verification', fastify: '5.x', dependencies: ['store', 'sms'] },
+  { name: 'verification', fastify: '5.x', dependencies: ['store', 'sms', 'metrics'] },
 );

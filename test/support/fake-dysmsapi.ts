@@ -53,6 +53,8 @@ export type FakeBehaviour =
   | { kind: 'http'; status: number; code?: string; message?: string }
   | { kind: 'garbage'; status?: number }
   | { kind: 'hang' }
+  /** Answers as `ok` does, but only after `ms` (the request is recorded at once). */
+  | { kind: 'delay'; ms: number }
   | { kind: 'reset' };
 
 export const DEFAULT_ACCESS_KEYS: Readonly<Record<string, string>> = { testAkId: 'testAkSecret' };
@@ -509,6 +511,7 @@ export class FakeDysmsapi {
 
   private readonly nonces = new NonceRegistry();
   private readonly waiters = new Set<Waiter>();
+  private readonly delayed = new Set<NodeJS.Timeout>();
   private scripted: ScriptedBehaviour | undefined;
 
   private constructor(
@@ -590,6 +593,8 @@ export class FakeDysmsapi {
       waiter.reject(new Error('FakeDysmsapi closed'));
     }
     this.waiters.clear();
+    for (const timer of this.delayed) clearTimeout(timer);
+    this.delayed.clear();
     return new Promise((resolve, reject) => {
       this.server.close((error) => (error ? reject(error) : resolve()));
       this.server.closeAllConnections();
@@ -647,6 +652,14 @@ export class FakeDysmsapi {
         return this.send(res, record, garbageReply(behaviour.status));
       case 'hang':
         return; // the socket is destroyed by close() or by the client giving up
+      case 'delay': {
+        const timer = setTimeout(() => {
+          this.delayed.delete(timer);
+          if (!res.destroyed) this.send(res, record, validateSendSms(params) ?? okReply());
+        }, behaviour.ms);
+        this.delayed.add(timer);
+        return;
+      }
       case 'reset':
         req.socket.resetAndDestroy();
         return;
