@@ -34,6 +34,7 @@ export const ROUTE_ERRORS: Readonly<Record<string, readonly ErrorName[]>> = {
     'GLOBAL_RATE_LIMITED',
     'PROVIDER_RATE_LIMITED',
     'SMS_SEND_FAILED',
+    'PROVIDER_UNAVAILABLE',
   ],
   'POST /v1/verifications/check': [
     'INVALID_PHONE',
@@ -46,7 +47,14 @@ export const ROUTE_ERRORS: Readonly<Record<string, readonly ErrorName[]>> = {
     'OTP_TOO_MANY_ATTEMPTS',
     'VERIFY_RATE_LIMITED',
   ],
-  'POST /v1/notifications': ['INVALID_PHONE', 'INVALID_INPUT', 'PHONE_BLOCKED', 'PROVIDER_RATE_LIMITED', 'SMS_SEND_FAILED'],
+  'POST /v1/notifications': [
+    'INVALID_PHONE',
+    'INVALID_INPUT',
+    'PHONE_BLOCKED',
+    'PROVIDER_RATE_LIMITED',
+    'SMS_SEND_FAILED',
+    'PROVIDER_UNAVAILABLE',
+  ],
   'GET /v1/audit': ['INVALID_PHONE', 'INVALID_INPUT'],
 };
 

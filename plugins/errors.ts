@@ -26,6 +26,11 @@ export const Errors = {
     429,
   ),
   SMS_SEND_FAILED: createError('SMS_SEND_FAILED', 'The SMS could not be sent', 502),
+  PROVIDER_UNAVAILABLE: createError(
+    'PROVIDER_UNAVAILABLE',
+    'The SMS provider is failing; sends are paused for a moment, retry shortly',
+    503,
+  ),
   OTP_NOT_FOUND: createError('OTP_NOT_FOUND', 'No code was sent to this phone on this channel', 404),
   OTP_EXPIRED: createError('OTP_EXPIRED', 'The code has expired; request a new one', 410),
   OTP_ALREADY_USED: createError('OTP_ALREADY_USED', 'The code has already been used', 409),

@@ -3,6 +3,7 @@ import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { instrumentSmsProvider } from '../src/metrics.js';
 import { AliyunSmsProvider } from '../src/sms/aliyun-provider.js';
+import { withCircuitBreaker } from '../src/sms/circuit-breaker.js';
 import { LogSmsProvider } from '../src/sms/log-provider.js';
 import type { SmsProvider } from '../src/sms/provider.js';
 import { requestScopedLogger } from './request-id.js';
@@ -35,13 +36,16 @@ export function createProvider(config: Config, logger: Logger): SmsProvider {
     case 'log':
       return new LogSmsProvider(logger);
     case 'aliyun':
-      return new AliyunSmsProvider({
-        endpoint: config.aliyun.endpoint,
-        accessKeyId: config.aliyun.accessKeyId,
-        accessKeySecret: config.aliyun.accessKeySecret,
-        securityToken: config.aliyun.securityToken,
-        timeoutMs: config.aliyun.timeoutMs,
-        logger,
-      });
+      return withCircuitBreaker(
+        new AliyunSmsProvider({
+          endpoint: config.aliyun.endpoint,
+          accessKeyId: config.aliyun.accessKeyId,
+          accessKeySecret: config.aliyun.accessKeySecret,
+          securityToken: config.aliyun.securityToken,
+          timeoutMs: config.aliyun.timeoutMs,
+          logger,
+        }),
+        config.aliyun.breaker,
+      );
   }
 }

@@ -144,6 +144,7 @@ function sendError(result: SendRefusal, reply: { header(name: string, value: str
     case 'send_failed':
       if (result.failure === 'invalid_phone') return new Errors.INVALID_PHONE();
       if (result.failure === 'rate_limited') return new Errors.PROVIDER_RATE_LIMITED();
+      if (result.failure === 'unavailable') return new Errors.PROVIDER_UNAVAILABLE();
       return new Errors.SMS_SEND_FAILED();
   }
 }

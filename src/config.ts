@@ -42,6 +42,8 @@ export const EnvSchema = Type.Object({
   ALIYUN_SMS_TEMPLATE_CODE: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
   ALIYUN_SMS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5000 }),
   CHANNELS_FILE: Type.Optional(Type.String()),
+  PROVIDER_BREAKER_THRESHOLD: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+  PROVIDER_BREAKER_COOLDOWN_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 10_000 }),
   AUDIT_STREAM: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:{}-]{1,128}$' })),
   AUDIT_RETENTION: Type.String({ default: '30d' }),
   AUDIT_MAXLEN: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -126,6 +128,8 @@ export interface AliyunConfig {
   readonly signName: string | undefined;
   readonly templateCode: string | undefined;
   readonly timeoutMs: number;
+  /** Consecutive outages that open the provider circuit, and how long it stays open. */
+  readonly breaker: { readonly threshold: number; readonly cooldownMs: number };
 }
 
 const SECRET_VARIABLES = new Set([
@@ -186,6 +190,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       signName: env.ALIYUN_SMS_SIGN_NAME,
       templateCode: env.ALIYUN_SMS_TEMPLATE_CODE,
       timeoutMs: env.ALIYUN_SMS_TIMEOUT_MS,
+      breaker: { threshold: env.PROVIDER_BREAKER_THRESHOLD, cooldownMs: env.PROVIDER_BREAKER_COOLDOWN_MS },
     },
     channels: env.CHANNELS_FILE ? loadChannelsFile(env.CHANNELS_FILE) : {},
     audit: {

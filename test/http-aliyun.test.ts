@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { buildTestApp, type TestApp } from './support/app.js';
 import { DEFAULT_ACCESS_KEYS, FakeDysmsapi, type FakeBehaviour, type RecordedRequest } from './support/fake-dysmsapi.js';
-import { STORE_KINDS } from './support/stores.js';
+import { STORE_KINDS, until } from './support/stores.js';
 
 const AK_ID = 'testAkId';
 const AK_SECRET = DEFAULT_ACCESS_KEYS[AK_ID] as string;
@@ -207,5 +207,47 @@ describe('Aliyun configuration', () => {
       expect(() => loadConfig({ CHANNELS_FILE: bad }), content).toThrowError(/CHANNELS_FILE/);
     }
     expect(() => loadConfig({ CHANNELS_FILE: '/nonexistent/channels.json' })).toThrowError(/CHANNELS_FILE/);
+  });
+});
+
+describe('provider circuit breaker', () => {
+  let t: TestApp;
+  afterEach(async () => {
+    await t?.close();
+    fake.reset();
+  });
+
+  it('fails sends fast with 503 PROVIDER_UNAVAILABLE after consecutive outages, then probes after the cool-down', async () => {
+    t = await buildTestApp('memory', aliyunEnv({ PROVIDER_BREAKER_THRESHOLD: '3', PROVIDER_BREAKER_COOLDOWN_MS: '300', SEND_LIMITS: '100/1h' }), {
+      configuredSms: true,
+    });
+    const send = (i: number) => t.post('/v1/verifications', { phone: `1380000000${i}`, channel: 'login' });
+    fake.respondWith({ kind: 'http', status: 503, code: 'ServiceUnavailable' });
+    for (let i = 0; i < 3; i++) expect((await send(i)).body.code).toBe('SMS_SEND_FAILED');
+    expect(fake.requests).toHaveLength(3);
+    // Open: no request reaches the provider, and the answer comes at once.
+    const started = Date.now();
+    const fast = await send(4);
+    expect(Date.now() - started).toBeLessThan(100);
+    expect(fast.status).toBe(503);
+    expect(fast.body).toMatchObject({ statusCode: 503, code: 'PROVIDER_UNAVAILABLE' });
+    expect(fake.requests).toHaveLength(3);
+    // Released: the refused send's phone can be sent to at once when the provider is back.
+    expect((await t.post('/sms_message/getVerificationCode', { phone: '13800000005', channel: 'login' })).body).toEqual({
+      code: 400,
+      message: '短信发送失败',
+      data: {},
+    });
+    fake.respondWith({ kind: 'ok' });
+    await until(async () => (await send(4)).status === 201, 5_000, 50);
+    expect(fake.sends().filter((r) => r.reply?.status === 200).length).toBeGreaterThanOrEqual(1);
+    expect((await send(6)).status).toBe(201);
+  });
+
+  it('does not open on business errors of single messages', async () => {
+    t = await buildTestApp('memory', aliyunEnv({ PROVIDER_BREAKER_THRESHOLD: '2', SEND_LIMITS: '100/1h' }), { configuredSms: true });
+    fake.respondWith({ kind: 'business', code: 'isv.MOBILE_NUMBER_ILLEGAL' }, 3);
+    for (let i = 0; i < 3; i++) expect((await t.post('/v1/verifications', { phone: `1380000000${i}`, channel: 'x' })).status).toBe(400);
+    expect((await t.post('/v1/verifications', { phone: '13800000009', channel: 'x' })).status).toBe(201);
   });
 });

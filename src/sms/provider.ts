@@ -14,7 +14,7 @@ export interface SmsMessage {
 }
 
 /** How a failed send is reported to callers; everything the provider said stays in logs and audit. */
-export type SmsFailure = 'invalid_phone' | 'rate_limited' | 'failed';
+export type SmsFailure = 'invalid_phone' | 'rate_limited' | 'failed' | 'unavailable';
 
 export type SmsOutcome =
   | { readonly ok: true; readonly bizId?: string; readonly requestId?: string }
