@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './plugins/app.js';
 import { loggableError } from './plugins/errors.js';
@@ -16,6 +17,11 @@ async function main(): Promise<void> {
     throw error;
   }
 
+  if (config.workers > 1 && cluster.isPrimary) {
+    superviseWorkers(config.workers, config.shutdownTimeoutMs);
+    return;
+  }
+
   const app = await buildApp(config);
   let closing = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -26,6 +32,35 @@ async function main(): Promise<void> {
     });
   }
   await app.listen({ port: config.port, host: config.host });
+}
+
+/**
+ * `WORKERS` > 1: this process only forks the workers, which share the listening socket
+ * (Node's cluster module), and passes SIGTERM/SIGINT on to them; it exits when they all have,
+ * with 0 only if each of them drained cleanly. A worker that dies unasked is replaced.
+ */
+function superviseWorkers(count: number, shutdownTimeoutMs: number): void {
+  let stopping = false;
+  let failed = false;
+  for (let i = 0; i < count; i++) cluster.fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      failed ||= code !== 0;
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(failed ? 1 : 0);
+      return;
+    }
+    process.stderr.write(`worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
+    cluster.fork();
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+      // The workers bound themselves by SHUTDOWN_TIMEOUT_MS; this is only a backstop.
+      setTimeout(() => process.exit(1), shutdownTimeoutMs + 5_000).unref();
+    });
+  }
 }
 
 /**

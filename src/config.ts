@@ -59,6 +59,7 @@ export const EnvSchema = Type.Object({
   BLOCKED_PREFIXES: Type.Optional(Type.String()),
   ALLOWED_COUNTRIES: Type.Optional(Type.String()),
   TRUST_PROXY: Type.String({ default: 'false' }),
+  WORKERS: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 16_384 }),
   LOG_LEVEL: Type.Union(
@@ -95,6 +96,8 @@ export interface Config {
   readonly phonePolicy: PhonePolicy;
   readonly trustProxy: TrustProxy;
   readonly shutdownTimeoutMs: number;
+  /** Processes serving the port (Node's cluster module); more than one needs Redis. */
+  readonly workers: number;
   readonly bodyLimitBytes: number;
   /** Per-channel overrides from `CHANNELS_FILE`; channels not in it use the defaults. */
   readonly channels: Readonly<Record<string, ChannelOverride>>;
@@ -146,6 +149,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const sendLimits = parseSendLimits(env.SEND_LIMITS);
   if (typeof sendLimits === 'string') throw new ConfigError('SEND_LIMITS', sendLimits);
   requireOneRedisTopology(env);
+  if (env.WORKERS > 1 && !env.REDIS_URL && !env.REDIS_CLUSTER_NODES && !env.REDIS_SENTINELS) {
+    throw new ConfigError('WORKERS', 'above 1 needs Redis (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS): the in-memory store lives in one process');
+  }
   const apiKeys = readApiKeys(env);
   if (apiKeys.length === 0 && env.NODE_ENV === 'production' && !env.ALLOW_UNAUTHENTICATED) {
     throw new ConfigError(
@@ -212,6 +218,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     trustProxy,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    workers: env.WORKERS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
   };
 }

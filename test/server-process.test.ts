@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { requireRedisUrl, uniquePrefix, until } from './support/stores.js';
 
 /** Runs `server.ts` as `npm start` does, with only the given environment on top of PATH/HOME. */
 function startServer(env: Record<string, string>) {
@@ -25,6 +26,29 @@ function startServer(env: Record<string, string>) {
 }
 
 describe('the server process', () => {
+  it('with WORKERS=2 serves the port from two processes and exits 0 when they have drained', async () => {
+    const server = startServer({ PORT: '0', HOST: '127.0.0.1', WORKERS: '2', REDIS_URL: requireRedisUrl(), REDIS_PREFIX: uniquePrefix() });
+    const base = await server.listening;
+    await until(() => (server.output().stdout.match(/Server listening at http:\/\/127\.0\.0\.1/g) ?? []).length >= 2, 15_000);
+    const pids = new Set<number>();
+    for (let i = 0; i < 20 && pids.size < 2; i++) {
+      const res = await fetch(`${base}/healthz`, { headers: { connection: 'close' } });
+      expect(res.status).toBe(200);
+      for (const line of server.output().stdout.split('\n')) {
+        if (line.includes('"incoming request"')) pids.add((JSON.parse(line) as { pid: number }).pid);
+      }
+    }
+    expect(pids.size).toBe(2);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+
+  it('refuses WORKERS above 1 without Redis', async () => {
+    const server = startServer({ WORKERS: '2' });
+    expect(await server.exited).toBe(1);
+    expect(server.output().stderr).toMatch(/WORKERS above 1 needs Redis/);
+  });
+
   it('stops at start-up on a bad setting with a message naming the variable', async () => {
     const server = startServer({ CODE_LENGTH: '99' });
     expect(await server.exited).toBe(1);
