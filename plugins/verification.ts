@@ -32,6 +32,9 @@ export default fp<VerificationPluginOptions>(
       guards: { limits: config.limits, phonePolicy: config.phonePolicy },
       observer: fastify.metrics,
     });
+    fastify.store.onReconnect(() => {
+      service.resyncSecret().catch(() => fastify.log.warn('could not re-publish the shared code secret; retrying on the next reconnect'));
+    });
     fastify.decorate('verification', service);
     fastify.addHook('onClose', async () => service.close());
   },

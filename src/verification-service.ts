@@ -118,8 +118,25 @@ const COMMIT_RETRY_MS = 500;
 
 export class VerificationService {
   private closed = false;
+  private secret: string;
 
-  constructor(private readonly deps: VerificationServiceDeps) {}
+  constructor(private readonly deps: VerificationServiceDeps) {
+    this.secret = deps.secret;
+  }
+
+  /**
+   * After the store comes back (a restart without persistence forgets the shared secret),
+   * publish ours again or adopt the one another instance published first, so that every
+   * instance keeps checking every other's codes. Codes stored under a secret that was lost
+   * were lost with it.
+   */
+  async resyncSecret(): Promise<void> {
+    const shared = await this.deps.store.sharedSecret(this.secret);
+    if (shared !== this.secret) {
+      this.deps.logger.warn({}, 'the shared code secret changed in the store; adopting it');
+      this.secret = shared;
+    }
+  }
 
   async sendCode(request: SendCodeRequest): Promise<SendCodeResult> {
     const result = await this.decideSendCode(request);
@@ -358,7 +375,7 @@ export class VerificationService {
   }
 
   private hash(subject: Subject, code: string): string {
-    return hashCode(this.deps.secret, subject.channel, subject.phone, code);
+    return hashCode(this.secret, subject.channel, subject.phone, code);
   }
 
   private logFailure(what: string, phone: Phone, channel: string, outcome: Extract<SmsOutcome, { ok: false }>): void {

@@ -173,6 +173,10 @@ export class MemoryStore implements VerificationStore {
 
   async ping(): Promise<void> {}
 
+  onReconnect(): void {
+    // One process, never disconnected.
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.codes.clear();

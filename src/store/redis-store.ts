@@ -218,6 +218,14 @@ export class RedisStore implements VerificationStore {
     await this.client.ping();
   }
 
+  onReconnect(listener: () => void): void {
+    let connectedBefore = this.client.status === 'ready';
+    this.client.on('ready', () => {
+      if (connectedBefore) listener();
+      connectedBefore = true;
+    });
+  }
+
   async close(): Promise<void> {
     await this.client.quit().catch(() => this.client.disconnect());
   }

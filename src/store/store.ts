@@ -135,6 +135,8 @@ export interface VerificationStore {
   /** The secret every instance sharing this store uses: the stored one, or `candidate` if none is stored yet. */
   sharedSecret(candidate: string): Promise<string>;
   ping(): Promise<void>;
+  /** Calls `listener` each time the store (re)connects after an outage; the memory store never does. */
+  onReconnect(listener: () => void): void;
   close(): Promise<void>;
 }
 

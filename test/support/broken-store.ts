@@ -15,6 +15,7 @@ export function brokenStore(): VerificationStore {
     checkCode: fail,
     sharedSecret: async (candidate) => candidate,
     ping: fail,
+    onReconnect: () => {},
     close: async () => {},
   };
 }
