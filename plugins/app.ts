@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../src/config.js';
 import type { SmsProvider } from '../src/sms/provider.js';
 import type { VerificationStore } from '../src/store/store.js';
-import { v1ErrorHandler } from './errors.js';
+import { notFoundHandler, v1ErrorHandler } from './errors.js';
 import auditRoutes from './audit-routes.js';
 import auth from './auth.js';
 import docs from './docs.js';
@@ -38,6 +38,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const app = Fastify(serverOptions).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler(v1ErrorHandler);
+  app.setNotFoundHandler(notFoundHandler);
 
   // Docs first: swagger collects the routes registered after it. Metrics before the parts it measures.
   await app.register(docs);

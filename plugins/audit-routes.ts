@@ -52,13 +52,12 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       if (limit < 1 || limit > 200) throw new Errors.INVALID_INPUT('limit');
       const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
       if (cursor === null) throw new Errors.INVALID_INPUT('cursor');
+      const since = q.since === undefined ? undefined : instant(q.since);
+      if (since === null) throw new Errors.INVALID_INPUT('since');
+      const until = q.until === undefined ? undefined : instant(q.until);
+      if (until === null) throw new Errors.INVALID_INPUT('until');
       const page = await fastify.verification.readAudit(
-        {
-          phone,
-          channel: q.channel,
-          since: q.since === undefined ? undefined : Date.parse(q.since),
-          until: q.until === undefined ? undefined : Date.parse(q.until),
-        },
+        { phone, channel: q.channel, since, until },
         { limit, cursor },
       );
       return {
@@ -73,6 +72,15 @@ export default auditRoutes;
 
 function toJson(entry: AuditEntry): { id: string; time: string; event: string } {
   return { event: '', ...entry.fields, id: entry.id, time: entry.time };
+}
+
+/**
+ * Milliseconds since the epoch, at least 0 (a stream id cannot be negative: Redis would refuse the
+ * range). Null for a time the format allows but `Date` cannot place, such as a leap second (`23:59:60`).
+ */
+function instant(text: string): number | null {
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? Math.max(0, ms) : null;
 }
 
 function encodeCursor(id: string): string {

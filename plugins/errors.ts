@@ -99,6 +99,14 @@ export function loggableError(error: unknown): Record<string, unknown> {
   };
 }
 
+/** Not a route's error (the OpenAPI tables list those): what no route at all answers with. */
+const RouteNotFound = createError('ROUTE_NOT_FOUND', 'No route answers this method and path', 404);
+
+/** Unknown method or path: the same error shape with a stable code, and the path not echoed back. */
+export function notFoundHandler(_request: FastifyRequest, reply: FastifyReply): void {
+  void reply.code(404).send(errorBody(new RouteNotFound()));
+}
+
 export function v1ErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const clientError = toClientError(error);
   const statusCode = clientError.statusCode ?? 500;

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { LimitScope, SendLimits, Subject } from './store.js';
 
 /**
@@ -17,7 +18,11 @@ export function subjectKeys(prefix: string, subject: Subject): SubjectKeys {
   return { code: `${base}:code`, sends: `${base}:sends` };
 }
 
-/** The send log a limit counts in. IPs come from the socket (or a trusted proxy), never from a body. */
+/**
+ * The send log a limit counts in. IPs come from the socket (or a trusted proxy), never from a body.
+ * A trusted `X-Forwarded-For` can still carry any text (`TRUST_PROXY=true` takes its left-most entry
+ * as is), so an address that is not an IP counts under `unknown` rather than shaping the key.
+ */
 export function limitKey(prefix: string, scope: LimitScope, subject: Subject, limits: SendLimits): string {
   switch (scope) {
     case 'channel':
@@ -25,10 +30,14 @@ export function limitKey(prefix: string, scope: LimitScope, subject: Subject, li
     case 'phone':
       return `${prefix}{${subject.phone}}:sends`;
     case 'ip':
-      return `${prefix}{ip:${limits.ip?.address ?? 'unknown'}}:sends`;
+      return `${prefix}{ip:${ipKeyPart(limits.ip?.address)}}:sends`;
     case 'global':
       return `${prefix}{global}:sends`;
   }
+}
+
+function ipKeyPart(address: string | undefined): string {
+  return address !== undefined && isIP(address) !== 0 ? address : 'unknown';
 }
 
 /** Wrong guesses of a phone across all its codes. */
