@@ -27,7 +27,7 @@ export interface BuildAppOptions {
 /** The whole service as a Fastify instance, ready to `inject` or `listen`. */
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const serverOptions: FastifyServerOptions = {
-    logger: options.logger ?? { level: config.logLevel },
+    logger: options.logger === false ? false : withSafeSerializers({ level: config.logLevel, ...asObject(options.logger) }),
     bodyLimit: config.bodyLimitBytes,
     // Fastify accepts a hop count at run time (see its trustProxy docs); its types omit number.
     trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
@@ -53,4 +53,29 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(v1Routes, { config });
   await app.register(auditRoutes);
   return app;
+}
+
+type LoggerOptions = Exclude<FastifyServerOptions['logger'], boolean | undefined>;
+
+function asObject(logger: FastifyServerOptions['logger']): object {
+  return typeof logger === 'object' && logger !== null ? logger : {};
+}
+
+/**
+ * Request lines without the query string: `GET /v1/audit?phone=…` must not put a phone number
+ * in the log. Everything else as Fastify's own serializer has it.
+ */
+function withSafeSerializers(logger: object): LoggerOptions {
+  return {
+    ...logger,
+    serializers: {
+      req: (request: { method: string; url: string; host?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+        method: request.method,
+        url: request.url.split('?')[0],
+        host: request.host,
+        remoteAddress: request.ip,
+        remotePort: request.socket?.remotePort,
+      }),
+    },
+  } as LoggerOptions;
 }

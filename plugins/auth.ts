@@ -61,7 +61,7 @@ const auth: FastifyPluginAsync<AuthOptions> = async (fastify, { keys, protectOps
     const key = authenticate(stored, request.headers.authorization);
     if (!key) return deny(reply.header('www-authenticate', 'Bearer'), new Errors.UNAUTHORIZED());
     request.caller = key.name;
-    request.callerChannels = key.channels;
+    if (guard === 'api') request.callerChannels = key.channels;
   });
 
   // After the body is parsed, before it is validated: a key limited to some channels may use only those.

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
 import type { Config } from '../src/config.js';
+import type { Logger } from '../src/logger.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { instrumentStore } from '../src/metrics.js';
 import { connectRedisStore } from '../src/store/redis-store.js';
@@ -20,7 +21,7 @@ export interface StorePluginOptions {
 /** Decorates `fastify.store`: Redis when `REDIS_URL` is set, else the in-memory store. */
 export default fp<StorePluginOptions>(
   async (fastify, { config, store: given }) => {
-    const store = given ?? (await createStore(config));
+    const store = given ?? (await createStore(config, fastify.log));
     if (store.kind === 'memory') {
       fastify.log.warn(
         'REDIS_URL is unset: using the in-memory store. State lives in this one process only and is lost on restart.',
@@ -33,12 +34,13 @@ export default fp<StorePluginOptions>(
   { name: 'store', fastify: '5.x', dependencies: ['metrics'] },
 );
 
-async function createStore(config: Config): Promise<VerificationStore> {
+async function createStore(config: Config, logger: Logger): Promise<VerificationStore> {
   if (!config.redis) return new MemoryStore({ audit: config.audit });
   return connectRedisStore(config.redis, {
     prefix: config.redisPrefix,
     commandTimeoutMs: config.storeTimeoutMs,
     auditKey: config.audit.stream,
     audit: config.audit,
+    logger,
   });
 }

@@ -32,7 +32,8 @@ export default fp<VerificationPluginOptions>(
       guards: { limits: config.limits, phonePolicy: config.phonePolicy },
       observer: fastify.metrics,
     });
-    fastify.store.onReconnect(() => {
+    // A configured CODE_SECRET is the secret; only a shared, generated one can be lost with Redis.
+    if (!config.codeSecret) fastify.store.onReconnect(() => {
       service.resyncSecret().catch(() => fastify.log.warn('could not re-publish the shared code secret; retrying on the next reconnect'));
     });
     fastify.decorate('verification', service);

@@ -11,13 +11,14 @@ import type { SmsFailure, SmsMessage, SmsOutcome, SmsProvider, TemplateValue } f
 import type {
   AuditEventFields,
   CheckStatus,
+  CommitResult,
   FinishSendInput,
   LimitScope,
   SendLimits,
   Subject,
   VerificationStore,
 } from './store/store.js';
-import { orUnavailable } from './store/store-unavailable.js';
+import { StoreUnavailableError, orUnavailable } from './store/store-unavailable.js';
 
 export type InvalidField = 'phone' | 'channel' | 'code' | 'templateCode' | 'templateParam';
 
@@ -119,6 +120,8 @@ const COMMIT_RETRY_MS = 500;
 export class VerificationService {
   private closed = false;
   private secret: string;
+  /** Send ids whose commit is being retried. */
+  private readonly retrying = new Set<string>();
 
   constructor(private readonly deps: VerificationServiceDeps) {
     this.secret = deps.secret;
@@ -161,24 +164,26 @@ export class VerificationService {
     const subject = this.subject(request);
     if ('kind' in subject) return subject;
     const { phone, channel } = subject;
-    if (!isPhoneAllowed(this.deps.guards.phonePolicy, phone)) return { kind: 'blocked' };
+    const key: Subject = { channel, phone: phone.e164 };
+    const context = auditContext(key, request.context);
+    if (!isPhoneAllowed(this.deps.guards.phonePolicy, phone)) {
+      await this.appendEvent(context, { event: 'code.send_failed', reason: 'phone_blocked' });
+      return { kind: 'blocked' };
+    }
     const policy = this.deps.policies.forChannel(channel);
     const limits = this.sendLimits(policy.sendLimits, request.context);
     const code = generateCode(policy.codeLength);
     const sendId = generateSendId();
-    const key: Subject = { channel, phone: phone.e164 };
-    const context = auditContext(key, request.context);
+    const finish = { subject: key, context, sendId, codeTtlMs: policy.codeTtlMs, limits };
 
-    const reservation = await orUnavailable(
-      this.deps.store.reserveSend({
-        subject: key,
-        context,
-        sendId,
-        codeHash: this.hash(key, code),
-        codeTtlMs: policy.codeTtlMs,
-        limits,
-      }),
-    );
+    let reservation;
+    try {
+      reservation = await this.deps.store.reserveSend({ ...finish, codeHash: this.hash(key, code) });
+    } catch (error) {
+      // The script may have run with its answer lost (a timeout): undo, in case it did.
+      await this.releaseAfterFailure({ ...finish, event: { reason: 'store_unavailable' } });
+      throw new StoreUnavailableError({ cause: error });
+    }
     if (!reservation.ok) {
       return {
         kind: 'rate_limited',
@@ -197,13 +202,12 @@ export class VerificationService {
       outId: sendId,
     });
     const event = this.providerFields(policy.templateCode, sendId, outcome);
-    const finish = { subject: key, context, event, sendId, codeTtlMs: policy.codeTtlMs, limits };
     if (!outcome.ok) {
       this.logFailure('verification code', phone, channel, outcome);
-      await this.releaseAfterFailure(finish);
+      await this.releaseAfterFailure({ ...finish, event });
       return { kind: 'send_failed', failure: outcome.failure };
     }
-    await this.commitAfterSend(finish, reservation.expiresAt);
+    await this.commitAfterSend({ ...finish, event }, reservation.expiresAt);
     return { kind: 'sent', phone, channel, expiresAt: new Date(reservation.expiresAt), code };
   }
 
@@ -214,7 +218,7 @@ export class VerificationService {
    */
   private async commitAfterSend(finish: FinishSendInput, expiresAt: number): Promise<void> {
     try {
-      await this.deps.store.commitSend(finish);
+      this.reportCommit(await this.deps.store.commitSend(finish), finish);
     } catch (error) {
       this.logStoreError('code sent but not yet committed; retrying', finish, error);
       this.retryCommit(finish, expiresAt);
@@ -222,17 +226,26 @@ export class VerificationService {
   }
 
   private retryCommit(finish: FinishSendInput, expiresAt: number): void {
+    this.retrying.add(finish.sendId);
     const timer = setTimeout(() => {
       if (this.closed || Date.now() >= expiresAt) {
+        this.retrying.delete(finish.sendId);
         this.logStoreError('code sent but never committed: it will not verify', finish, undefined);
         return;
       }
       this.deps.store.commitSend(finish).then(
-        () => this.deps.logger.info({ audit: { outId: finish.sendId } }, 'code committed after a store outage'),
+        (result) => {
+          this.retrying.delete(finish.sendId);
+          this.reportCommit(result, finish);
+        },
         () => this.retryCommit(finish, expiresAt),
       );
     }, COMMIT_RETRY_MS);
     timer.unref();
+  }
+
+  private reportCommit(result: CommitResult, finish: FinishSendInput): void {
+    if (result === 'lost') this.logStoreError('code sent but its pending record was lost: it will not verify', finish, undefined);
   }
 
   /** The send failed; if the store cannot take the release, the failure is still the answer. */
@@ -244,9 +257,12 @@ export class VerificationService {
     }
   }
 
-  /** Stops background work (commit retries). */
+  /** Stops background work (commit retries), naming the sends whose codes will now not verify. */
   close(): void {
     this.closed = true;
+    if (this.retrying.size > 0) {
+      this.deps.logger.error({ audit: { outIds: [...this.retrying] } }, 'shutting down with sent codes not yet committed');
+    }
   }
 
   private logStoreError(message: string, finish: FinishSendInput, error: unknown): void {
@@ -290,7 +306,11 @@ export class VerificationService {
     const subject = this.subject(request);
     if ('kind' in subject) return subject;
     const { phone, channel } = subject;
-    if (!isPhoneAllowed(this.deps.guards.phonePolicy, phone)) return { kind: 'blocked' };
+    if (!isPhoneAllowed(this.deps.guards.phonePolicy, phone)) {
+      const context = auditContext({ channel, phone: phone.e164 }, request.context);
+      await this.appendEvent(context, { event: 'notice.send_failed', reason: 'phone_blocked' });
+      return { kind: 'blocked' };
+    }
     if (typeof request.templateCode !== 'string' || !TEMPLATE_CODE.test(request.templateCode)) {
       return { kind: 'invalid', field: 'templateCode' };
     }
@@ -307,10 +327,10 @@ export class VerificationService {
     const event = this.providerFields(request.templateCode, outId, outcome);
     if (!outcome.ok) {
       this.logFailure('notice', phone, channel, outcome);
-      await this.appendAfterSend(context, { event: 'notice.send_failed', ...event });
+      await this.appendEvent(context, { event: 'notice.send_failed', ...event });
       return { kind: 'send_failed', failure: outcome.failure };
     }
-    await this.appendAfterSend(context, { event: 'notice.sent', ...event });
+    await this.appendEvent(context, { event: 'notice.sent', ...event });
     return { kind: 'sent', phone, channel, bizId: outcome.bizId };
   }
 
@@ -332,11 +352,11 @@ export class VerificationService {
   }
 
   /**
-   * The SMS has gone out: failing the request now would invite a retry and a second SMS. If the
-   * event cannot be written (the store went away this instant), say so in the log, where the
-   * send can still be traced by its outId; the code itself is already stored and verifies.
+   * An event no store decision carries (notices, blocked numbers). The answer does not depend on it:
+   * for a notice the SMS has gone out, and failing the request would invite a second one. If the
+   * event cannot be written (the store went away this instant), say so in the log, with the outId.
    */
-  private async appendAfterSend(context: AuditContext, event: AuditEventFields): Promise<void> {
+  private async appendEvent(context: AuditContext, event: AuditEventFields): Promise<void> {
     try {
       await this.deps.store.appendAudit(context, event);
     } catch (error) {

@@ -193,7 +193,7 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
     const inFlight = await reserve(s, 'NEW');
     expect((await check(s, 'NEW')).status).toBe('mismatch');
     expect((await check(s, 'OLD')).status).toBe('approved');
-    expect(await inFlight.commit()).toBe(true);
+    expect(await inFlight.commit()).toBe('promoted');
     expect((await check(s, 'NEW')).status).toBe('approved');
   });
 
@@ -233,10 +233,28 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
     const b = await reserve(s, 'B');
     await h.advance(5);
     const c = await reserve(s, 'C');
-    expect(await c.commit()).toBe(true);
-    expect(await b.commit()).toBe(false);
+    expect(await c.commit()).toBe('promoted');
+    expect(await b.commit()).toBe('superseded');
     expect((await check(s, 'B')).status).toBe('mismatch');
     expect((await check(s, 'C')).status).toBe('approved');
+  });
+
+  it('commits once however often the commit is retried, and reports a pending code that was lost', async () => {
+    const s = newSubject();
+    const sent = await reserve(s, 'H1');
+    expect(await sent.commit()).toBe('promoted');
+    expect(await sent.commit()).toBe('repeated');
+    const events = async () => {
+      const all: Array<Record<string, string>> = [];
+      for await (const entry of h.store.audit.scan({ phone: s.phone })) all.push({ ...entry.fields });
+      return all.filter((f) => f.event === 'code.sent');
+    };
+    expect(await events()).toHaveLength(1);
+    expect((await check(s, 'H1')).status).toBe('approved');
+    const lost = await reserve(s, 'H2');
+    await lost.release();
+    expect(await lost.commit()).toBe('lost');
+    expect((await events()).map((f) => f.reason)).toEqual([undefined, 'unconfirmed']);
   });
 
   it('answers expired for a code past its TTL whether it was used or locked', async () => {

@@ -8,6 +8,7 @@ import {
   type AuditEventFields,
   type CheckCodeInput,
   type CheckResult,
+  type CommitResult,
   type FinishSendInput,
   type ReserveSendInput,
   type ReserveSendResult,
@@ -116,22 +117,26 @@ export class MemoryStore implements VerificationStore {
     return { ok: true, sentAt: now, expiresAt: now + input.codeTtlMs };
   }
 
-  async commitSend(input: FinishSendInput): Promise<boolean> {
+  async commitSend(input: FinishSendInput): Promise<CommitResult> {
     const now = this.now();
     const record = this.liveCode(subjectKeys('', input.subject).code, now);
     const pending = record?.pending.get(input.sendId);
-    let promoted = false;
+    let result: CommitResult = 'lost';
     if (record && pending) {
       record.pending.delete(input.sendId);
+      result = 'superseded';
       if (pending.sentAt >= (record.current?.sentAt ?? -1)) {
         record.current = pending;
-        promoted = true;
+        result = 'promoted';
       }
       const keepUntil = pending.sentAt + codeRecordKeepMs(input.codeTtlMs, input.limits.channel);
       record.keepUntil = Math.max(record.keepUntil, keepUntil);
+    } else if (record?.current?.sendId === input.sendId) {
+      return 'repeated';
     }
-    this.record(now, input.context, { event: 'code.sent', ...input.event });
-    return promoted;
+    const unconfirmed = result === 'lost' ? { reason: 'unconfirmed' } : {};
+    this.record(now, input.context, { event: 'code.sent', ...input.event, ...unconfirmed });
+    return result;
   }
 
   async releaseSend(input: FinishSendInput): Promise<void> {

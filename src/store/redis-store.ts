@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { contextFields, flatten, type AuditContext, type AuditSettings } from '../audit/audit.js';
 import { RedisAuditReader } from '../audit/redis-audit-reader.js';
+import { silentLogger, type Logger } from '../logger.js';
 import type { SendWindow } from '../send-limits.js';
 import { failuresKey, limitKey, secretKey, subjectKeys } from './keys.js';
 import { LUA } from './lua-scripts.js';
@@ -13,6 +14,7 @@ import {
   type CheckCodeInput,
   type CheckResult,
   type CheckStatus,
+  type CommitResult,
   type FinishSendInput,
   type LimitGroup,
   type ReserveSendInput,
@@ -44,12 +46,21 @@ export interface RedisStoreOptions {
   /** The audit stream's key; undefined: no audit events are written. */
   readonly auditKey: string | undefined;
   readonly audit: AuditSettings;
+  /** Where the store reports what it cannot report to a caller (a lost audit append on Cluster). */
+  readonly logger?: Logger;
 }
 
 /** Audit mode of one script call (see prelude.lua). */
 const AUDIT_OFF = '0';
 const AUDIT_INLINE = '1';
 const AUDIT_DEFERRED = '2';
+
+const COMMIT_RESULTS: Readonly<Record<string, CommitResult>> = {
+  '1': 'promoted',
+  '0': 'superseded',
+  '2': 'repeated',
+  '-1': 'lost',
+};
 
 /** Scopes whose send logs live in the phone's hash slot; the others (ip, global) do not. */
 const PHONE_SLOT_SCOPES = new Set(['channel', 'phone']);
@@ -74,6 +85,7 @@ export class RedisStore implements VerificationStore {
   private readonly auditKey: string | undefined;
   private readonly settings: AuditSettings;
   private readonly cluster: boolean;
+  private readonly logger: Logger;
 
   constructor(client: Redis | Cluster, options: RedisStoreOptions) {
     // numberOfKeys is passed per call: the audit stream is an optional last key.
@@ -88,6 +100,7 @@ export class RedisStore implements VerificationStore {
     this.auditKey = options.auditKey;
     this.settings = options.audit;
     this.cluster = client.isCluster;
+    this.logger = options.logger ?? silentLogger;
     this.audit = new RedisAuditReader(client, options.auditKey ?? `${options.prefix}audit`);
   }
 
@@ -127,31 +140,37 @@ export class RedisStore implements VerificationStore {
     accepted: Extract<ReserveSendResult, { ok: true }>,
   ): Promise<ReserveSendResult> {
     const keys = this.groupKeys(input, remote);
-    const replies = await Promise.all(
-      remote.map((group, i) =>
-        this.client.smsReserveLimit(
-          ...this.header([keys[i] as string], input.context, AUDIT_OFF),
-          input.sendId,
-          group.windows.length,
-          ...windowArgs(group.windows),
+    const undo = (reserved: string[]) =>
+      Promise.allSettled([...reserved.map((key) => this.client.zrem(key, input.sendId)), this.release(input, [], AUDIT_OFF)]);
+    let replies: Reply[];
+    try {
+      replies = await Promise.all(
+        remote.map((group, i) =>
+          this.client.smsReserveLimit(
+            ...this.header([keys[i] as string], input.context, AUDIT_OFF),
+            input.sendId,
+            group.windows.length,
+            ...windowArgs(group.windows),
+          ),
         ),
-      ),
-    );
+      );
+    } catch (error) {
+      // A slot did not answer: undo what may have been reserved (ZREM of a send id never added is harmless).
+      await undo(keys);
+      throw error;
+    }
     const refusedAt = replies.findIndex((reply) => reply[0] !== 1);
     if (refusedAt < 0) return accepted;
 
     const refused = remote[refusedAt] as LimitGroup;
     const retryAfterMs = Math.max(...replies.map((reply) => (reply[0] === 1 ? 0 : Number(reply[2]))));
-    await Promise.all([
-      ...keys.filter((_, i) => replies[i]?.[0] === 1).map((key) => this.client.zrem(key, input.sendId)),
-      this.release(input, [], AUDIT_OFF),
-    ]);
+    await undo(keys.filter((_, i) => replies[i]?.[0] === 1));
     const label = refused.windows[Number(replies[refusedAt]?.[1])]?.label;
     await this.appendAudit(input.context, { event: 'code.rate_limited', reason: `${refused.scope}:${label}` });
     return { ok: false, scope: refused.scope, window: Number(replies[refusedAt]?.[1]), retryAfterMs };
   }
 
-  async commitSend(input: FinishSendInput): Promise<boolean> {
+  async commitSend(input: FinishSendInput): Promise<CommitResult> {
     const keys = subjectKeys(this.prefix, input.subject);
     const reply = await this.client.smsCommitSend(
       ...this.header([keys.code], input.context),
@@ -160,7 +179,7 @@ export class RedisStore implements VerificationStore {
       ...flatten(input.event),
     );
     await this.appendDeferred(input.context, reply.slice(1));
-    return reply[0] === 1;
+    return COMMIT_RESULTS[String(reply[0])] ?? 'lost';
   }
 
   async releaseSend(input: FinishSendInput): Promise<void> {
@@ -230,9 +249,20 @@ export class RedisStore implements VerificationStore {
     await this.client.quit().catch(() => this.client.disconnect());
   }
 
-  /** Cluster: the event a script decided, appended to the stream (in its own slot) right after. */
+  /**
+   * Cluster: the event a script decided, appended to the stream (in its own slot) right after. The
+   * decision has been made and stands: if the append fails, it is logged, never turned into an error.
+   */
   private async appendDeferred(context: AuditContext, fields: Reply): Promise<void> {
-    if (fields.length > 0) await this.appendFields(context, fields.map(String));
+    if (fields.length === 0) return;
+    try {
+      await this.appendFields(context, fields.map(String));
+    } catch (error) {
+      this.logger.error(
+        { audit: { event: String(fields[1]), channel: context.channel }, error: (error as Error).name },
+        'audit event not written: the stream did not answer',
+      );
+    }
   }
 
   private async appendFields(context: AuditContext, fields: string[]): Promise<void> {

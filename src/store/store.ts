@@ -77,6 +77,13 @@ export interface FinishSendInput {
   readonly limits: SendLimits;
 }
 
+/**
+ * `promoted`: the code is current. `superseded`: a newer send's code is. `repeated`: an earlier try
+ * of this commit had landed. `lost`: the pending code is gone (a Redis restart without persistence):
+ * it will not verify, and code.sent is audited with reason `unconfirmed`.
+ */
+export type CommitResult = 'promoted' | 'superseded' | 'repeated' | 'lost';
+
 export interface CheckCodeInput {
   readonly subject: Subject;
   readonly context: AuditContext;
@@ -120,9 +127,9 @@ export interface VerificationStore {
   reserveSend(input: ReserveSendInput): Promise<ReserveSendResult>;
   /**
    * The provider accepted the SMS: its code becomes current (unless a newer send's
-   * code already is). Audits code.sent. Resolves whether the code was promoted.
+   * code already is). Audits code.sent once, however often it is retried.
    */
-  commitSend(input: FinishSendInput): Promise<boolean>;
+  commitSend(input: FinishSendInput): Promise<CommitResult>;
   /** The SMS was not sent: the send stops counting and its code is dropped. Audits code.send_failed. */
   releaseSend(input: FinishSendInput): Promise<void>;
   /**

@@ -2,26 +2,35 @@
 -- a newer send's code already is), and code.sent is audited.
 -- KEYS[1] code hash, [KEYS[2] audit]
 -- ARGV after the prelude's: send id, record keep ms, then field/value pairs for the audit entry.
--- Returns 1 when the code was promoted, 0 when it was not (gone, or older than the current one).
+-- Returns 1 promoted, 0 superseded (a newer code is current), 2 already committed (a retry whose
+-- first try had landed: nothing is written again), -1 lost (the pending code is gone, e.g. a Redis
+-- restart without persistence: audited as code.sent with reason unconfirmed).
 local now = now_ms()
 local send_id = ARGV[ARG0 + 1]
 local keep = tonumber(ARGV[ARG0 + 2])
 local field = 'p:' .. send_id
 local pending = redis.call('HGET', KEYS[1], field)
-local promoted = 0
+local result = -1
 if pending then
   local hash, sent, exp = string.match(pending, '^(%S+) (%d+) (%d+)$')
   local current_sent = tonumber(redis.call('HGET', KEYS[1], 'sent') or '-1')
   redis.call('HDEL', KEYS[1], field)
+  result = 0
   if tonumber(sent) >= current_sent then
     redis.call('HSET', KEYS[1], 'h', hash, 'id', send_id, 'sent', sent, 'exp', exp, 'used', 0, 'att', 0)
-    promoted = 1
+    result = 1
   end
   local remaining = tonumber(sent) + keep - now
   if remaining > 0 and redis.call('PTTL', KEYS[1]) < remaining then redis.call('PEXPIRE', KEYS[1], remaining) end
+elseif redis.call('HGET', KEYS[1], 'id') == send_id then
+  return reply({2})
 end
 
 local extra = { 'event', 'code.sent' }
 for i = ARG0 + 3, #ARGV do extra[#extra + 1] = ARGV[i] end
+if result < 0 then
+  extra[#extra + 1] = 'reason'
+  extra[#extra + 1] = 'unconfirmed'
+end
 audit(now, extra)
-return reply({promoted})
+return reply({result})
