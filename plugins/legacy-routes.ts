@@ -122,7 +122,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
     const result = await fastify.verification.sendCode({
       phone: text(body.phone),
       channel: body.channel,
-      context: { ip: request.ip, caller: request.caller },
+      context: { ip: request.ip, caller: request.caller, logger: request.log },
     });
     return sendCodeAnswer(result, config);
   });
@@ -133,7 +133,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
       phone: text(body.phone),
       channel: body.channel,
       code: text(body.code),
-      context: { ip: request.ip, caller: request.caller },
+      context: { ip: request.ip, caller: request.caller, logger: request.log },
     });
     return checkAnswer(result);
   });
@@ -147,7 +147,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
       channel: body.channel,
       templateCode: body.template_code,
       templateParam,
-      context: { ip: request.ip, caller: request.caller },
+      context: { ip: request.ip, caller: request.caller, logger: request.log },
     });
     return noticeAnswer(result);
   });

@@ -1,9 +1,7 @@
 import proxyAddr from '@fastify/proxy-addr';
 import fp from 'fastify-plugin';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Logger } from '../src/logger.js';
 import type { TrustProxy } from '../src/trust-proxy.js';
 
 /** What an incoming `X-Request-Id` must look like to be kept: no spaces, no injection, bounded. */
@@ -34,29 +32,13 @@ function trustFunction(trustProxy: TrustProxy): (address: string, hop: number) =
   return proxyAddr.compile(trustProxy);
 }
 
-const requestLogger = new AsyncLocalStorage<Logger>();
-
 /**
- * A logger for code outside the HTTP layer (the domain service, the SMS provider): inside a request
- * it writes through that request's logger, so its lines carry the `reqId`; elsewhere through `fallback`.
- */
-export function requestScopedLogger(fallback: Logger): Logger {
-  const current = (): Logger => requestLogger.getStore() ?? fallback;
-  return {
-    info: (object, message) => current().info(object, message),
-    warn: (object, message) => current().warn(object, message),
-    error: (object, message) => current().error(object, message),
-  };
-}
-
-/**
- * Echoes the request id in an `x-request-id` response header, and makes the request's logger the
- * one `requestScopedLogger` writes through while the handler runs.
+ * Echoes the request id in an `x-request-id` response header. (The routes hand `request.log` to the
+ * domain service, so its lines carry the id too: explicit, without AsyncLocalStorage's cost on every
+ * promise.)
  */
 export default fp(
   async (fastify) => {
-    // The last hook before the handler: the body has been read, so the context is not lost to stream events.
-    fastify.addHook('preHandler', (request, _reply, done) => requestLogger.run(request.log, done));
     fastify.addHook('onSend', async (request, reply) => {
       reply.header('x-request-id', request.id);
     });

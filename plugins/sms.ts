@@ -6,7 +6,6 @@ import { AliyunSmsProvider } from '../src/sms/aliyun-provider.js';
 import { withCircuitBreaker } from '../src/sms/circuit-breaker.js';
 import { LogSmsProvider } from '../src/sms/log-provider.js';
 import type { SmsProvider } from '../src/sms/provider.js';
-import { requestScopedLogger } from './request-id.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -23,7 +22,7 @@ export interface SmsPluginOptions {
 /** Decorates `fastify.sms` with the provider `SMS_PROVIDER` names. */
 export default fp<SmsPluginOptions>(
   async (fastify, { config, provider: given }) => {
-    const provider = given ?? createProvider(config, requestScopedLogger(fastify.log));
+    const provider = given ?? createProvider(config, fastify.log);
     // Every send is timed and its failures counted (`sms_provider_request_duration_seconds`, `sms_provider_errors_total`).
     fastify.decorate('sms', instrumentSmsProvider(provider, fastify.metrics));
     fastify.addHook('onClose', async () => provider.close?.());

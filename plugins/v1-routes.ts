@@ -56,7 +56,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
       },
     },
     async (request, reply) => {
-      const result = await fastify.verification.sendCode({ ...request.body, context: { ip: request.ip, caller: request.caller } });
+      const result = await fastify.verification.sendCode({ ...request.body, context: { ip: request.ip, caller: request.caller, logger: request.log } });
       if (result.kind !== 'sent') throw sendError(result, reply);
       return reply.code(201).send({
         phone: result.phone.e164,
@@ -77,7 +77,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
       },
     },
     async (request, reply) => {
-      const result = await fastify.verification.checkCode({ ...request.body, context: { ip: request.ip, caller: request.caller } });
+      const result = await fastify.verification.checkCode({ ...request.body, context: { ip: request.ip, caller: request.caller, logger: request.log } });
       if (result.kind === 'checked' && result.status === 'approved') return { status: 'approved' as const };
       throw checkError(result, reply);
     },
@@ -105,7 +105,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
       const result = await fastify.verification.sendNotice({
         ...request.body,
         templateParam: request.body.templateParam ?? {},
-        context: { ip: request.ip, caller: request.caller },
+        context: { ip: request.ip, caller: request.caller, logger: request.log },
       });
       if (result.kind !== 'sent') throw sendError(result, reply);
       return reply.code(201).send({

@@ -3,7 +3,6 @@ import { channelPolicies } from '../src/channel-policy.js';
 import { generateSecret } from '../src/code.js';
 import type { Config } from '../src/config.js';
 import { VerificationService } from '../src/verification-service.js';
-import { requestScopedLogger } from './request-id.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,8 +25,7 @@ export default fp<VerificationPluginOptions>(
       store: fastify.store,
       sms: fastify.sms,
       policies: channelPolicies(config),
-      // Inside a request, its lines go through the request's logger (they carry its reqId).
-      logger: requestScopedLogger(fastify.log),
+      logger: fastify.log,
       secret,
       guards: { limits: config.limits, phonePolicy: config.phonePolicy },
       observer: fastify.metrics,

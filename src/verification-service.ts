@@ -83,6 +83,8 @@ export interface RequestContext {
   readonly ip?: string;
   /** The API key's name, once callers authenticate. */
   readonly caller?: string;
+  /** The request's logger (its lines carry the request id); the service's own otherwise. */
+  readonly logger?: Logger;
 }
 
 export interface SendCodeRequest {
@@ -167,7 +169,7 @@ export class VerificationService {
     const key: Subject = { channel, phone: phone.e164 };
     const context = auditContext(key, request.context);
     if (!isPhoneAllowed(this.deps.guards.phonePolicy, phone)) {
-      await this.appendEvent(context, { event: 'code.send_failed', reason: 'phone_blocked' });
+      await this.appendEvent(this.log(request), context, { event: 'code.send_failed', reason: 'phone_blocked' });
       return { kind: 'blocked' };
     }
     const policy = this.deps.policies.forChannel(channel);
@@ -203,7 +205,7 @@ export class VerificationService {
     });
     const event = this.providerFields(policy.templateCode, sendId, outcome);
     if (!outcome.ok) {
-      this.logFailure('verification code', phone, channel, outcome);
+      this.logFailure(this.log(request), 'verification code', phone, channel, outcome);
       await this.releaseAfterFailure({ ...finish, event });
       return { kind: 'send_failed', failure: outcome.failure };
     }
@@ -308,7 +310,7 @@ export class VerificationService {
     const { phone, channel } = subject;
     if (!isPhoneAllowed(this.deps.guards.phonePolicy, phone)) {
       const context = auditContext({ channel, phone: phone.e164 }, request.context);
-      await this.appendEvent(context, { event: 'notice.send_failed', reason: 'phone_blocked' });
+      await this.appendEvent(this.log(request), context, { event: 'notice.send_failed', reason: 'phone_blocked' });
       return { kind: 'blocked' };
     }
     if (typeof request.templateCode !== 'string' || !TEMPLATE_CODE.test(request.templateCode)) {
@@ -326,11 +328,11 @@ export class VerificationService {
     const context = auditContext({ channel, phone: phone.e164 }, request.context);
     const event = this.providerFields(request.templateCode, outId, outcome);
     if (!outcome.ok) {
-      this.logFailure('notice', phone, channel, outcome);
-      await this.appendEvent(context, { event: 'notice.send_failed', ...event });
+      this.logFailure(this.log(request), 'notice', phone, channel, outcome);
+      await this.appendEvent(this.log(request), context, { event: 'notice.send_failed', ...event });
       return { kind: 'send_failed', failure: outcome.failure };
     }
-    await this.appendEvent(context, { event: 'notice.sent', ...event });
+    await this.appendEvent(this.log(request), context, { event: 'notice.sent', ...event });
     return { kind: 'sent', phone, channel, bizId: outcome.bizId };
   }
 
@@ -356,15 +358,19 @@ export class VerificationService {
    * for a notice the SMS has gone out, and failing the request would invite a second one. If the
    * event cannot be written (the store went away this instant), say so in the log, with the outId.
    */
-  private async appendEvent(context: AuditContext, event: AuditEventFields): Promise<void> {
+  private async appendEvent(log: Logger, context: AuditContext, event: AuditEventFields): Promise<void> {
     try {
       await this.deps.store.appendAudit(context, event);
     } catch (error) {
-      this.deps.logger.error(
+      log.error(
         { audit: { event: event.event, outId: event.outId, channel: context.channel }, error: (error as Error).name },
         'audit event not written: store unavailable',
       );
     }
+  }
+
+  private log(request: { readonly context?: RequestContext }): Logger {
+    return request.context?.logger ?? this.deps.logger;
   }
 
   /** Providers report failures as outcomes; a provider that throws anyway must not strand a reservation. */
@@ -398,8 +404,14 @@ export class VerificationService {
     return hashCode(this.secret, subject.channel, subject.phone, code);
   }
 
-  private logFailure(what: string, phone: Phone, channel: string, outcome: Extract<SmsOutcome, { ok: false }>): void {
-    this.deps.logger.warn(
+  private logFailure(
+    log: Logger,
+    what: string,
+    phone: Phone,
+    channel: string,
+    outcome: Extract<SmsOutcome, { ok: false }>,
+  ): void {
+    log.warn(
       {
         sms: {
           provider: this.deps.sms.name,

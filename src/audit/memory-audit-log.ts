@@ -9,8 +9,16 @@ import {
 } from './audit.js';
 
 /** The in-memory store's audit trail: the same events as the Redis stream, bounded by age and count. */
+interface StoredEntry {
+  readonly ms: number;
+  readonly seq: number;
+  readonly fields: Readonly<Record<string, string>>;
+}
+
 export class MemoryAuditLog implements AuditReader {
-  private readonly entries: AuditEntry[] = [];
+  /** Entries from `start` on are live; the dropped head is compacted away now and then, not per append. */
+  private entries: StoredEntry[] = [];
+  private start = 0;
   private lastMs = 0;
   private seq = 0;
 
@@ -24,24 +32,24 @@ export class MemoryAuditLog implements AuditReader {
     } else {
       this.seq += 1;
     }
-    const id = `${this.lastMs}-${this.seq}`;
     const fields: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
-    this.entries.push({ id, time: timeOfId(id), fields });
+    this.entries.push({ ms: this.lastMs, seq: this.seq, fields });
     this.trim(now);
   }
 
   async page(query: AuditQuery, options: { limit: number; cursor?: string }): Promise<AuditPage> {
     const after = options.cursor ? idKey(options.cursor) : undefined;
     const events: AuditEntry[] = [];
-    for (const entry of this.entries) {
-      const [ms] = idKey(entry.id);
-      if (after && compareIds(idKey(entry.id), after) <= 0) continue;
-      if (query.since !== undefined && ms < query.since) continue;
-      if (query.until !== undefined && ms > query.until) break;
+    for (let i = this.start; i < this.entries.length; i++) {
+      const entry = this.entries[i] as StoredEntry;
+      if (after && compareIds([entry.ms, entry.seq], after) <= 0) continue;
+      if (query.since !== undefined && entry.ms < query.since) continue;
+      if (query.until !== undefined && entry.ms > query.until) break;
       if (!entryMatches(entry.fields, query)) continue;
-      events.push(entry);
-      if (events.length === options.limit) return { events, cursor: entry.id };
+      const id = `${entry.ms}-${entry.seq}`;
+      events.push({ id, time: timeOfId(id), fields: entry.fields });
+      if (events.length === options.limit) return { events, cursor: id };
     }
     return { events };
   }
@@ -52,9 +60,12 @@ export class MemoryAuditLog implements AuditReader {
 
   private trim(now: number): void {
     const oldest = now - this.settings.retentionMs;
-    let drop = Math.max(0, this.entries.length - this.settings.maxLen);
-    while (drop < this.entries.length && idKey((this.entries[drop] as AuditEntry).id)[0] < oldest) drop += 1;
-    if (drop > 0) this.entries.splice(0, drop);
+    this.start = Math.max(this.start, this.entries.length - this.settings.maxLen);
+    while (this.start < this.entries.length && (this.entries[this.start] as StoredEntry).ms < oldest) this.start += 1;
+    if (this.start >= 1024 && this.start * 2 >= this.entries.length) {
+      this.entries = this.entries.slice(this.start);
+      this.start = 0;
+    }
   }
 }
 
