@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { Type } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import { CHANNEL_PATTERN } from './channel.js';
 import { ConfigError } from './config-error.js';
+import { readJsonConfigFile } from './json-config-file.js';
 
 /** A caller: its name goes into logs and audit events, its token never does. */
 export interface ApiKey {
@@ -51,15 +50,7 @@ export function parseApiKeys(text: string): ApiKey[] {
 
 /** `API_KEYS_FILE`: `[{"name": "shop", "token": "…", "channels": ["login"]}]`. */
 export function loadApiKeysFile(path: string): ApiKey[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new ConfigError('API_KEYS_FILE', `cannot be read as JSON (${path}): ${(error as Error).name}`);
-  }
-  const error = Value.Errors(ApiKeysFile, parsed).First();
-  if (error) throw new ConfigError('API_KEYS_FILE', `is invalid at ${error.path || '/'}: ${error.message}`);
-  const entries = parsed as Array<{ name: string; token: string; channels?: string[] }>;
+  const entries = readJsonConfigFile('API_KEYS_FILE', path, ApiKeysFile);
   return checkUnique(
     'API_KEYS_FILE',
     entries.map((entry) => ({ name: entry.name, token: entry.token, channels: entry.channels })),

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import { CHANNEL_PATTERN } from './channel.js';
 import { ConfigError } from './config-error.js';
+import { readJsonConfigFile } from './json-config-file.js';
 import { parseSendLimits, type SendWindow } from './send-limits.js';
 
 /**
@@ -44,15 +43,7 @@ export interface ChannelOverride {
 }
 
 export function loadChannelsFile(path: string): Record<string, ChannelOverride> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new ConfigError('CHANNELS_FILE', `cannot be read as JSON (${path}): ${(error as Error).message}`);
-  }
-  const error = Value.Errors(ChannelsFile, parsed).First();
-  if (error) throw new ConfigError('CHANNELS_FILE', `is invalid at ${error.path || '/'}: ${error.message}`);
-  const entries = Object.entries(parsed as Record<string, ChannelFileEntry>);
+  const entries = Object.entries(readJsonConfigFile('CHANNELS_FILE', path, ChannelsFile));
   return Object.fromEntries(entries.map(([channel, entry]) => [channel, toOverride(channel, entry)]));
 }
 

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../src/audit/audit.js';
 import { buildTestApp, type TestApp } from './support/app.js';
+import { spawnTsx } from './support/node-process.js';
 import { STORE_KINDS, createHarness, requireRedisUrl, until, type StoreHarness } from './support/stores.js';
 
 const PHONE = '+8613911112222';
@@ -211,17 +211,9 @@ describe('npm run audit', () => {
   });
 
   function cli(args: string[]) {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/audit.ts', ...args], {
-      env: { PATH: process.env.PATH ?? '', REDIS_URL: requireRedisUrl(), REDIS_PREFIX: h.prefix },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const lines = () => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, string>);
-    return { child, exited, lines, stderr: () => stderr };
+    const run = spawnTsx('scripts/audit.ts', args, { REDIS_URL: requireRedisUrl(), REDIS_PREFIX: h.prefix });
+    const lines = () => run.stdout().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, string>);
+    return { ...run, lines };
   }
 
   async function append(phone: string, channel: string, n: number) {

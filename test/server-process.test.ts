@@ -1,28 +1,20 @@
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { spawnTsx } from './support/node-process.js';
 import { requireRedisUrl, uniquePrefix, until } from './support/stores.js';
 
 /** Runs `server.ts` as `npm start` does, with only the given environment on top of PATH/HOME. */
 function startServer(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const { child, exited, stdout, stderr } = spawnTsx('server.ts', [], env);
   const listening = new Promise<string>((resolve, reject) => {
     child.stdout.on('data', () => {
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout());
       if (match) resolve(match[1] as string);
     });
-    void exited.then((code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
+    void exited.then((code) => reject(new Error(`server exited with ${code}: ${stderr()}`)));
   });
   listening.catch(() => {}); // awaited only by the tests that expect the server to come up
 
-  return { child, exited, listening, output: () => ({ stdout, stderr }) };
+  return { child, exited, listening, output: () => ({ stdout: stdout(), stderr: stderr() }) };
 }
 
 describe('the server process', () => {
