@@ -25,6 +25,8 @@ export async function spawnNginx(port: number, upstreams: number[]): Promise<Spa
   writeFileSync(
     conf,
     `${process.getuid?.() === 0 ? 'user root;' : ''}
+# One process: stopping it leaves no orphaned workers behind.
+master_process off;
 worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
