@@ -1,27 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../plugins/app.js';
-import { loadConfig } from '../src/config.js';
 import { FakeDysmsapi } from './support/fake-dysmsapi.js';
-import { RecordingSmsProvider } from './support/recording-sms.js';
 import { freePort, spawnRedisServer, type SpawnedRedis } from './support/redis-server.js';
 import { uniquePrefix, until } from './support/stores.js';
+import { startInstance, type AppInstance } from './support/app.js';
 
 const PHONE = '+8613800000000';
 const STORE_TIMEOUT_MS = 300;
 
-interface Instance {
-  readonly app: FastifyInstance;
-  readonly sms: RecordingSmsProvider;
-  post(url: string, payload: object): Promise<{ status: number; body: any; ms: number }>;
-}
-
-async function instance(port: number, prefix: string, env: Record<string, string> = {}): Promise<Instance> {
-  const config = loadConfig({
-    LOG_LEVEL: 'silent',
+function instance(port: number, prefix: string, env: Record<string, string> = {}): Promise<AppInstance> {
+  return startInstance({
     REDIS_URL: `redis://127.0.0.1:${port}`,
     REDIS_PREFIX: prefix,
     STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS),
@@ -29,17 +19,6 @@ async function instance(port: number, prefix: string, env: Record<string, string
     PHONE_SEND_LIMITS: 'off',
     ...env,
   });
-  const sms = new RecordingSmsProvider();
-  const app = await buildApp(config, { logger: false, ...(env.SMS_PROVIDER ? {} : { sms }) });
-  return {
-    app,
-    sms,
-    async post(url, payload) {
-      const started = Date.now();
-      const res = await app.inject({ method: 'POST', url, payload });
-      return { status: res.statusCode, body: res.json(), ms: Date.now() - started };
-    },
-  };
 }
 
 describe('Redis goes away and comes back', () => {

@@ -1,13 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp } from '../plugins/app.js';
 import { hashCode } from '../src/code.js';
-import { loadConfig } from '../src/config.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import { connectRedisStore } from '../src/store/redis-store.js';
 import type { VerificationStore } from '../src/store/store.js';
-import { buildTestApp, type TestApp } from './support/app.js';
-import { RecordingSmsProvider } from './support/recording-sms.js';
+import { buildTestApp, startInstance, type TestApp } from './support/app.js';
 import { TEST_AUDIT, requireRedisUrl, uniquePrefix, until } from './support/stores.js';
 
 const PHONE = '+8613800000000';
@@ -19,15 +16,9 @@ describe('codes at rest in Redis', () => {
   });
 
   async function instance(prefix: string, env: Record<string, string> = {}) {
-    const config = loadConfig({ LOG_LEVEL: 'silent', REDIS_URL: requireRedisUrl(), REDIS_PREFIX: prefix, ...env });
-    const sms = new RecordingSmsProvider();
-    const app = await buildApp(config, { logger: false, sms });
-    cleanup.push(() => app.close());
-    const post = async (url: string, payload: object) => {
-      const res = await app.inject({ method: 'POST', url, payload });
-      return { status: res.statusCode, body: res.json() };
-    };
-    return { app, sms, post };
+    const made = await startInstance({ REDIS_URL: requireRedisUrl(), REDIS_PREFIX: prefix, ...env });
+    cleanup.push(() => made.app.close());
+    return made;
   }
 
   it('stores only the HMAC of the code under the shared secret', async () => {
@@ -48,10 +39,8 @@ describe('codes at rest in Redis', () => {
     const prefix = uniquePrefix();
     const [a, b] = await Promise.all([instance(prefix), instance(prefix)]);
     await a.post('/v1/verifications', { phone: PHONE, channel: 'login' });
-    expect(await b.post('/v1/verifications/check', { phone: PHONE, channel: 'login', code: a.sms.lastCode(PHONE) })).toEqual({
-      status: 200,
-      body: { status: 'approved' },
-    });
+    const checked = await b.post('/v1/verifications/check', { phone: PHONE, channel: 'login', code: a.sms.lastCode(PHONE) });
+    expect({ status: checked.status, body: checked.body }).toEqual({ status: 200, body: { status: 'approved' } });
     expect((await b.post('/v1/verifications', { phone: PHONE, channel: 'login' })).status).toBe(429);
   });
 

@@ -1,20 +1,13 @@
-import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildApp } from '../plugins/app.js';
-import { loadConfig } from '../src/config.js';
-import { RecordingSmsProvider } from './support/recording-sms.js';
 import { requireClusterNodes, requireRedisUrl, uniquePrefix } from './support/stores.js';
+import { startInstance, type AppInstance } from './support/app.js';
 
 const PHONE = '+8613800000000';
 const N = 500;
 
 type Topology = 'redis' | 'cluster';
 
-interface Instance {
-  readonly app: FastifyInstance;
-  readonly sms: RecordingSmsProvider;
-  post(url: string, payload: object): Promise<{ status: number; body: any }>;
-}
+type Instance = AppInstance;
 
 /** Volume races against the real stores, through the whole app. */
 describe.each<Topology>(['redis', 'cluster'])('races at volume on %s', (topology) => {
@@ -24,23 +17,12 @@ describe.each<Topology>(['redis', 'cluster'])('races at volume on %s', (topology
   });
 
   async function instance(prefix: string, env: Record<string, string> = {}): Promise<Instance> {
-    const config = loadConfig({
-      LOG_LEVEL: 'silent',
+    const made = await startInstance({
       ...(topology === 'redis' ? { REDIS_URL: requireRedisUrl() } : { REDIS_CLUSTER_NODES: requireClusterNodes() }),
       REDIS_PREFIX: prefix,
       STORE_TIMEOUT_MS: '5000',
       ...env,
     });
-    const sms = new RecordingSmsProvider();
-    const app = await buildApp(config, { logger: false, sms });
-    const made: Instance = {
-      app,
-      sms,
-      async post(url, payload) {
-        const res = await app.inject({ method: 'POST', url, payload });
-        return { status: res.statusCode, body: res.json() };
-      },
-    };
     open.push(made);
     return made;
   }

@@ -1,21 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { spawnTsx } from './support/node-process.js';
+import { startServer } from './support/node-process.js';
 import { requireRedisUrl, uniquePrefix, until } from './support/stores.js';
-
-/** Runs `server.ts` as `npm start` does, with only the given environment on top of PATH/HOME. */
-function startServer(env: Record<string, string>) {
-  const { child, exited, stdout, stderr } = spawnTsx('server.ts', [], env);
-  const listening = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', () => {
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout());
-      if (match) resolve(match[1] as string);
-    });
-    void exited.then((code) => reject(new Error(`server exited with ${code}: ${stderr()}`)));
-  });
-  listening.catch(() => {}); // awaited only by the tests that expect the server to come up
-
-  return { child, exited, listening, output: () => ({ stdout: stdout(), stderr: stderr() }) };
-}
 
 describe('the server process', () => {
   it('with WORKERS=2 serves the port from two processes and exits 0 when they have drained', async () => {

@@ -1,43 +1,9 @@
-import { spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from './support/app.js';
 import { DEFAULT_ACCESS_KEYS, FakeDysmsapi } from './support/fake-dysmsapi.js';
+import { startServer } from './support/node-process.js';
 
-/** Runs `server.ts` as `npm start` does, with only the given environment on top of PATH/HOME. */
-function startServer(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  const watchers = new Set<() => void>();
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-    for (const watcher of watchers) watcher();
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
-  /** Resolves with the first match of `pattern` in stdout; rejects if the process exits first. */
-  const waitForOutput = (pattern: RegExp): Promise<RegExpExecArray> =>
-    new Promise((resolve, reject) => {
-      const check = () => {
-        const match = pattern.exec(stdout);
-        if (!match) return;
-        watchers.delete(check);
-        resolve(match);
-      };
-      watchers.add(check);
-      check();
-      void exited.then((code) => reject(new Error(`server exited with ${code} before ${pattern}: ${stderr}`)));
-    });
-
-  const listening = waitForOutput(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/).then((match) => match[1] as string);
-  listening.catch(() => {});
-  return { child, exited, listening, waitForOutput, output: () => ({ stdout, stderr }) };
-}
 
 let fake: FakeDysmsapi;
 beforeAll(async () => {

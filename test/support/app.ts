@@ -5,12 +5,43 @@ import type { VerificationStore } from '../../src/store/store.js';
 import { RecordingSmsProvider } from './recording-sms.js';
 import { createHarness, type StoreHarness, type StoreKind } from './stores.js';
 
+export interface PostAnswer {
+  readonly status: number;
+  readonly body: any;
+  readonly headers: Record<string, unknown>;
+  /** How long the answer took, in ms. */
+  readonly ms: number;
+}
+
+/** `POST url` with a JSON body through `app.inject`. */
+export function poster(app: FastifyInstance): (url: string, payload: unknown) => Promise<PostAnswer> {
+  return async (url, payload) => {
+    const started = Date.now();
+    const response = await app.inject({ method: 'POST', url, payload: payload as object });
+    return { status: response.statusCode, body: response.json(), headers: response.headers, ms: Date.now() - started };
+  };
+}
+
+/** An app built from settings alone (its store from them too), with the recording SMS provider unless `SMS_PROVIDER` is set. */
+export interface AppInstance {
+  readonly app: FastifyInstance;
+  readonly sms: RecordingSmsProvider;
+  post(url: string, payload: unknown): Promise<PostAnswer>;
+}
+
+export async function startInstance(env: Record<string, string>): Promise<AppInstance> {
+  const config = loadConfig({ LOG_LEVEL: 'silent', ...env });
+  const sms = new RecordingSmsProvider();
+  const app = await buildApp(config, { logger: false, ...(env.SMS_PROVIDER ? {} : { sms }) });
+  return { app, sms, post: poster(app) };
+}
+
 export interface TestApp {
   readonly app: FastifyInstance;
   readonly config: Config;
   readonly sms: RecordingSmsProvider;
   readonly harness: StoreHarness;
-  post(url: string, payload: unknown): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
+  post(url: string, payload: unknown): Promise<PostAnswer>;
   close(): Promise<void>;
 }
 
@@ -44,10 +75,7 @@ export async function buildTestApp(
     config,
     sms,
     harness,
-    async post(url, payload) {
-      const response = await app.inject({ method: 'POST', url, payload: payload as object });
-      return { status: response.statusCode, body: response.json(), headers: response.headers };
-    },
+    post: poster(app),
     async close() {
       await app.close();
       await harness.close();

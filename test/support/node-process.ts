@@ -6,6 +6,22 @@ export interface NodeProcess {
   readonly exited: Promise<number | null>;
   stdout(): string;
   stderr(): string;
+  /** Resolves with the first match of `pattern` in stdout; rejects if the process exits first. */
+  waitForOutput(pattern: RegExp): Promise<RegExpExecArray>;
+}
+
+export interface ServerProcess extends NodeProcess {
+  /** The `http://127.0.0.1:<port>` the server says it listens at (with `WORKERS`, the first one's). */
+  readonly listening: Promise<string>;
+  output(): { stdout: string; stderr: string };
+}
+
+/** `server.ts` as `npm start` runs it, on an ephemeral loopback port unless `env` says otherwise. */
+export function startServer(env: Record<string, string>): ServerProcess {
+  const run = spawnTsx('server.ts', [], { PORT: '0', HOST: '127.0.0.1', ...env });
+  const listening = run.waitForOutput(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/).then((match) => match[1] as string);
+  listening.catch(() => {}); // awaited only by the tests that expect the server to come up
+  return { ...run, listening, output: () => ({ stdout: run.stdout(), stderr: run.stderr() }) };
 }
 
 /**
@@ -20,8 +36,24 @@ export function spawnTsx(script: string, args: string[], env: Record<string, str
   child.stdin.end();
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const watchers = new Set<() => void>();
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    for (const watcher of watchers) watcher();
+  });
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, exited, stdout: () => stdout, stderr: () => stderr };
+  const waitForOutput = (pattern: RegExp): Promise<RegExpExecArray> =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        const match = pattern.exec(stdout);
+        if (!match) return;
+        watchers.delete(check);
+        resolve(match);
+      };
+      watchers.add(check);
+      check();
+      void exited.then((code) => reject(new Error(`process exited with ${code} before ${pattern}: ${stderr}`)));
+    });
+  return { child, exited, stdout: () => stdout, stderr: () => stderr, waitForOutput };
 }
