@@ -1,8 +1,8 @@
 import cluster from 'node:cluster';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './plugins/app.js';
-import { loggableError } from './plugins/errors.js';
-import { ConfigError, loadConfig } from './src/config.js';
+import { loggableError } from './plugins/hooks/errors.js';
+import { ConfigError, loadConfig } from './src/config/config.js';
 
 /** The process entry: read the config once, build the app, listen, close on a signal. */
 async function main(): Promise<void> {

@@ -4,7 +4,7 @@
  * requests every second so its memory stays flat under load (it still checks every
  * ACS3-HMAC-SHA256 signature and nonce, as Aliyun does). Reports its port over IPC.
  */
-import { FakeDysmsapi } from '../test/support/fake-dysmsapi.js';
+import { FakeDysmsapi } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
 
 async function main(): Promise<void> {
   const fake = await FakeDysmsapi.start({

@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { FakeDysmsapi } from '../test/support/fake-dysmsapi.js';
+import { FakeDysmsapi } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
 import { freePort, spawnRedisServer, stopProcess } from '../test/support/redis-server.js';
 
 interface Options {

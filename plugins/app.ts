@@ -1,20 +1,20 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Config } from '../src/config.js';
-import type { SmsProvider } from '../src/sms/provider.js';
-import type { VerificationStore } from '../src/store/store.js';
-import { notFoundHandler, v1ErrorHandler } from './errors.js';
-import auditRoutes from './audit-routes.js';
-import auth from './auth.js';
-import docs from './docs.js';
-import health from './health.js';
-import legacyRoutes from './legacy-routes.js';
-import metrics from './metrics.js';
-import requestId, { requestIdGenerator } from './request-id.js';
-import smsPlugin from './sms.js';
-import storePlugin from './store.js';
-import v1Routes from './v1-routes.js';
-import verificationPlugin from './verification.js';
+import type { Config } from '../src/config/config.js';
+import type { SmsProvider } from '../src/domain/sms-provider.js';
+import type { VerificationStore } from '../src/domain/store.js';
+import { notFoundHandler, v1ErrorHandler } from './hooks/errors.js';
+import auditRoutes from './routes/audit/index.js';
+import auth from './hooks/auth.js';
+import docs from './hooks/docs.js';
+import health from './routes/health/index.js';
+import legacyRoutes from './routes/legacy/index.js';
+import metrics from './decorators/metrics.js';
+import requestId, { requestIdGenerator } from './hooks/request-id.js';
+import smsPlugin from './decorators/sms.js';
+import storePlugin from './decorators/store.js';
+import v1Routes from './routes/v1/index.js';
+import verificationPlugin from './decorators/verification.js';
 
 export interface BuildAppOptions {
   /** Fastify's logger option; defaults to JSON logs at `LOG_LEVEL`. */

@@ -7,13 +7,13 @@
  */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { toJsonLine, type AuditEntry, type AuditQuery } from '../src/audit/audit.js';
-import { followAuditStream } from '../src/audit/follow.js';
-import { RedisAuditReader } from '../src/audit/redis-audit-reader.js';
-import { isValidChannel } from '../src/channel.js';
-import { ConfigError, loadConfig } from '../src/config.js';
-import { connectRedis, type RedisClient } from '../src/store/redis-client.js';
-import { parsePhone } from '../src/phone.js';
+import { toJsonLine, type AuditEntry, type AuditQuery } from '../src/domain/audit/audit.js';
+import { followAuditStream } from '../src/stores/redis/audit-follow.js';
+import { RedisAuditReader } from '../src/stores/redis/redis-audit-reader.js';
+import { isValidChannel } from '../src/domain/channels/channel.js';
+import { ConfigError, loadConfig } from '../src/config/config.js';
+import { connectRedis, type RedisClient } from '../src/stores/redis/redis-client.js';
+import { parsePhone } from '../src/domain/phones/phone.js';
 
 class UsageError extends Error {}
 

@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Logger } from '../src/logger.js';
-import { parsePhone, type Phone } from '../src/phone.js';
-import { AliyunSmsProvider, type AliyunProviderOptions } from '../src/sms/aliyun-provider.js';
-import type { SmsMessage, SmsOutcome } from '../src/sms/provider.js';
-import { DEFAULT_ACCESS_KEYS, FakeDysmsapi, type FakeBehaviour } from './support/fake-dysmsapi.js';
+import type { Logger } from '../src/domain/logger.js';
+import { parsePhone, type Phone } from '../src/domain/phones/phone.js';
+import { AliyunSmsProvider, type AliyunProviderOptions } from '../src/providers/aliyun/aliyun-provider.js';
+import type { SmsMessage, SmsOutcome } from '../src/domain/sms-provider.js';
+import { DEFAULT_ACCESS_KEYS, FakeDysmsapi, type FakeBehaviour } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
 
 const AK_ID = 'testAkId';
 const AK_SECRET = DEFAULT_ACCESS_KEYS[AK_ID]!;

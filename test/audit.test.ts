@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AuditEntry } from '../src/audit/audit.js';
+import type { AuditEntry } from '../src/domain/audit/audit.js';
 import { buildTestApp, type TestApp } from './support/app.js';
 import { spawnTsx } from './support/node-process.js';
 import { STORE_KINDS, createHarness, requireRedisUrl, until, type StoreHarness } from './support/stores.js';
@@ -156,7 +156,7 @@ describe('audit retention', () => {
   const context = { phone: PHONE, channel: 'login' };
 
   it('trims the Redis stream by age (MINID ~) and by count (MAXLEN ~)', async () => {
-    const { connectRedisStore } = await import('../src/store/redis-store.js');
+    const { connectRedisStore } = await import('../src/stores/redis/redis-store.js');
     h = await createHarness('redis');
     const admin = new Redis(requireRedisUrl());
     const byAge = await connectRedisStore(requireRedisUrl(), {
@@ -186,7 +186,7 @@ describe('audit retention', () => {
   });
 
   it('bounds the in-memory log by age and count', async () => {
-    const { MemoryStore } = await import('../src/store/memory-store.js');
+    const { MemoryStore } = await import('../src/stores/memory/memory-store.js');
     let now = 1_000_000;
     const store = new MemoryStore({ now: () => now, audit: { retentionMs: 1000, maxLen: 50 } });
     for (let i = 0; i < 120; i++) await store.appendAudit(context, { event: 'notice.sent', n: i });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Errors } from '../plugins/errors.js';
+import { Errors } from '../plugins/hooks/errors.js';
 import { buildTestApp, type TestApp } from './support/app.js';
 
 /** Every (METHOD path) the app serves, read from Fastify's own route tree, HEAD aside. */

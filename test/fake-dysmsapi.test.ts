@@ -3,7 +3,7 @@ import Dysms, { QuerySendDetailsRequest, SendSmsRequest } from '@alicloud/dysmsa
 import { $OpenApiUtil } from '@alicloud/openapi-core';
 import { RuntimeOptions } from '@darabonba/typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FakeDysmsapi, type RecordedRequest } from './support/fake-dysmsapi.js';
+import { FakeDysmsapi, type RecordedRequest } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
 
 /**
  * The SDK is CommonJS with `exports.default = Client`. Node's ESM loader (tsx, production) hands a default

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FakeDysmsapi } from './support/fake-dysmsapi.js';
+import { FakeDysmsapi } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
 import { freePort, spawnRedisServer, type SpawnedRedis } from './support/redis-server.js';
 import { uniquePrefix, until } from './support/stores.js';
 import { startInstance, type AppInstance } from './support/app.js';

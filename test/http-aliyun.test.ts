@@ -2,9 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig } from '../src/config/config.js';
 import { buildTestApp, type TestApp } from './support/app.js';
-import { DEFAULT_ACCESS_KEYS, FakeDysmsapi, type FakeBehaviour, type RecordedRequest } from './support/fake-dysmsapi.js';
+import { DEFAULT_ACCESS_KEYS, FakeDysmsapi, type FakeBehaviour, type RecordedRequest } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
 import { STORE_KINDS, until } from './support/stores.js';
 
 const AK_ID = 'testAkId';

@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hashCode } from '../src/code.js';
-import { MemoryStore } from '../src/store/memory-store.js';
-import { connectRedisStore } from '../src/store/redis-store.js';
-import type { VerificationStore } from '../src/store/store.js';
+import { hashCode } from '../src/domain/codes/code.js';
+import { MemoryStore } from '../src/stores/memory/memory-store.js';
+import { connectRedisStore } from '../src/stores/redis/redis-store.js';
+import type { VerificationStore } from '../src/domain/store.js';
 import { buildTestApp, startInstance, type TestApp } from './support/app.js';
 import { TEST_AUDIT, requireRedisUrl, uniquePrefix, until } from './support/stores.js';
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { instrumentStore, Metrics } from '../src/metrics.js';
-import { MemoryStore } from '../src/store/memory-store.js';
-import type { VerificationStore } from '../src/store/store.js';
+import { instrumentStore, Metrics } from '../src/metrics/metrics.js';
+import { MemoryStore } from '../src/stores/memory/memory-store.js';
+import type { VerificationStore } from '../src/domain/store.js';
 import { buildTestApp, type TestApp } from './support/app.js';
 import { brokenStore } from './support/broken-store.js';
 import { TEST_AUDIT } from './support/stores.js';

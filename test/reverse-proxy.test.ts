@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../plugins/app.js';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config/config.js';
 import { spawnNginx, type SpawnedNginx } from './support/nginx.js';
 import { RecordingSmsProvider } from './support/recording-sms.js';
 import { freePort } from './support/redis-server.js';

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from './support/app.js';
-import { DEFAULT_ACCESS_KEYS, FakeDysmsapi } from './support/fake-dysmsapi.js';
+import { DEFAULT_ACCESS_KEYS, FakeDysmsapi } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
 import { startServer } from './support/node-process.js';
 
 

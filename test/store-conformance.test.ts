@@ -1,9 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AuditContext } from '../src/audit/audit.js';
-import { generateSendId } from '../src/code.js';
-import { parseSendLimits, type SendWindow } from '../src/send-limits.js';
-import type { CheckStatus, SendLimits, Subject } from '../src/store/store.js';
+import type { AuditContext } from '../src/domain/audit/audit.js';
+import { generateSendId } from '../src/domain/codes/code.js';
+import { parseSendLimits } from '../src/config/send-limits.js';
+import type { SendWindow } from '../src/domain/limits/send-window.js';
+import type { CheckStatus, SendLimits, Subject } from '../src/domain/store.js';
 import { STORE_KINDS, createHarness, keysWithPrefix, requireRedisUrl, until, type StoreHarness } from './support/stores.js';
 
 function windows(text: string): SendWindow[] {

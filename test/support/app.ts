@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../plugins/app.js';
-import { loadConfig, type Config } from '../../src/config.js';
-import type { VerificationStore } from '../../src/store/store.js';
+import { loadConfig, type Config } from '../../src/config/config.js';
+import type { VerificationStore } from '../../src/domain/store.js';
 import { RecordingSmsProvider } from './recording-sms.js';
 import { createHarness, type StoreHarness, type StoreKind } from './stores.js';
 

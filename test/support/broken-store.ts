@@ -1,4 +1,4 @@
-import type { VerificationStore } from '../../src/store/store.js';
+import type { VerificationStore } from '../../src/domain/store.js';
 
 /** A store whose every call fails as a dead Redis connection would, with internals in the message. */
 export function brokenStore(): VerificationStore {

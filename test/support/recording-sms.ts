@@ -1,4 +1,4 @@
-import type { SmsMessage, SmsOutcome, SmsProvider } from '../../src/sms/provider.js';
+import type { SmsMessage, SmsOutcome, SmsProvider } from '../../src/domain/sms-provider.js';
 
 /**
  * A provider for HTTP tests of the domain rules: it records what would be sent

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateCode, hashCode, isWellFormedCode } from '../../src/code.js';
+import { generateCode, hashCode, isWellFormedCode } from '../../src/domain/codes/code.js';
 
 describe('generateCode', () => {
   it('makes codes of exactly the given number of ASCII digits', () => {

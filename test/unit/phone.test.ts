@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { maskPhone, parsePhone } from '../../src/phone.js';
+import { maskPhone, parsePhone } from '../../src/domain/phones/phone.js';
 
 describe('parsePhone', () => {
   it.each(['13800000000', '+86 138-0000-0000', '8613800000000', '008613800000000', '+86 (138) 0000.0000', 13800000000])(

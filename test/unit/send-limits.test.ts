@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { formatDurationChinese, parseDuration } from '../../src/duration.js';
-import { legacyRefusalMessage, longestWindowMs, parseSendLimits } from '../../src/send-limits.js';
+import { parseDuration } from '../../src/config/duration.js';
+import { parseSendLimits } from '../../src/config/send-limits.js';
+import { longestWindowMs } from '../../src/domain/limits/send-window.js';
+import { formatDurationChinese, legacyRefusalMessage } from '../../plugins/routes/legacy/messages.js';
 
 describe('parseSendLimits', () => {
   it('parses count/duration windows in order', () => {

@@ -1,0 +1,160 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifySchema, RouteOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import packageJson from '../../package.json' with { type: 'json' };
+import { Errors } from './errors.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Parts of the route's OpenAPI description that Fastify must not see: a schema here is
+     * documented but never validated or serialized (the legacy routes accept any JSON).
+     */
+    openapi?: OpenApiOnly;
+  }
+}
+
+export interface OpenApiOnly {
+  readonly body?: unknown;
+  readonly response?: Readonly<Record<string, unknown>>;
+}
+
+type ErrorName = keyof typeof Errors;
+
+/** The error codes each v1 route answers with, besides `COMMON_ERRORS`. */
+export const ROUTE_ERRORS: Readonly<Record<string, readonly ErrorName[]>> = {
+  'POST /v1/verifications': [
+    'INVALID_PHONE',
+    'INVALID_INPUT',
+    'PHONE_BLOCKED',
+    'RATE_LIMITED',
+    'PHONE_RATE_LIMITED',
+    'IP_RATE_LIMITED',
+    'GLOBAL_RATE_LIMITED',
+    'PROVIDER_RATE_LIMITED',
+    'SMS_SEND_FAILED',
+    'PROVIDER_UNAVAILABLE',
+  ],
+  'POST /v1/verifications/check': [
+    'INVALID_PHONE',
+    'INVALID_CODE',
+    'INVALID_INPUT',
+    'OTP_NOT_FOUND',
+    'OTP_EXPIRED',
+    'OTP_ALREADY_USED',
+    'OTP_MISMATCH',
+    'OTP_TOO_MANY_ATTEMPTS',
+    'VERIFY_RATE_LIMITED',
+  ],
+  'POST /v1/notifications': [
+    'INVALID_PHONE',
+    'INVALID_INPUT',
+    'PHONE_BLOCKED',
+    'PROVIDER_RATE_LIMITED',
+    'SMS_SEND_FAILED',
+    'PROVIDER_UNAVAILABLE',
+  ],
+  'GET /v1/audit': ['INVALID_PHONE', 'INVALID_INPUT'],
+};
+
+/** Every v1 route can answer these. */
+const COMMON_ERRORS: readonly ErrorName[] = ['UNAUTHORIZED', 'FORBIDDEN', 'STORE_UNAVAILABLE', 'INTERNAL'];
+
+/** Fastify's own errors a v1 caller can see (they pass through the error handler unchanged). */
+const FRAMEWORK_ERRORS = [
+  [400, 'FST_ERR_VALIDATION', 'the body or query does not match the schema (unknown fields are refused)'],
+  [400, 'FST_ERR_CTP_INVALID_JSON_BODY', 'the body is not JSON'],
+  [413, 'FST_ERR_CTP_BODY_TOO_LARGE', 'the body is larger than BODY_LIMIT_BYTES'],
+  [415, 'FST_ERR_CTP_INVALID_MEDIA_TYPE', 'the body is not application/json'],
+] as const;
+
+const TAGS = [
+  { name: 'v1', description: 'The JSON API: real HTTP statuses, errors as `{statusCode, code, error, message}`' },
+  { name: 'legacy', description: 'The seed\'s `/sms_message/*` contract: always HTTP 200, the outcome in the body `code`' },
+  { name: 'audit', description: 'The audit trail of sends and checks' },
+  { name: 'ops', description: 'Health, readiness and metrics' },
+];
+
+/** Tag by URL, for routes that do not name their own. */
+function tagOf(url: string): string | undefined {
+  if (url === '/v1/audit') return 'audit';
+  if (url.startsWith('/v1/')) return 'v1';
+  if (url.startsWith('/sms_message/')) return 'legacy';
+  if (url === '/healthz' || url === '/readyz' || url === '/metrics') return 'ops';
+  return undefined;
+}
+
+/** A Markdown table of the error codes a route answers with, with their HTTP statuses. */
+export function errorTable(names: readonly ErrorName[]): string {
+  const rows = names.map((name) => {
+    const error = new Errors[name]();
+    return `| ${error.statusCode} | \`${error.code}\` | ${error.message.replaceAll('%s', 'N')} |`;
+  });
+  const framework = FRAMEWORK_ERRORS.map(([status, code, meaning]) => `| ${status} | \`${code}\` | ${meaning} |`);
+  return ['| Status | Code | Meaning |', '| --- | --- | --- |', ...rows, ...framework].join('\n');
+}
+
+function methodsOf(route: RouteOptions): string[] {
+  return typeof route.method === 'string' ? [route.method] : [...route.method];
+}
+
+/** Adds tags, the v1 error tables and the OpenAPI-only parts of a route to what the document shows. */
+function describeRoute({ schema, url, route }: { schema: FastifySchema; url: string; route: RouteOptions }): {
+  schema: FastifySchema;
+  url: string;
+} {
+  const described: FastifySchema = { ...schema };
+  const tag = tagOf(url);
+  if (!described.tags && tag) described.tags = [tag];
+  const codes = methodsOf(route).flatMap((method) => ROUTE_ERRORS[`${method} ${url}`] ?? []);
+  if (codes.length > 0) {
+    const table = errorTable([...new Set([...codes, ...COMMON_ERRORS])]);
+    described.description = [described.description, `**Errors** (body \`{statusCode, code, error, message}\`):\n\n${table}`]
+      .filter(Boolean)
+      .join('\n\n');
+  }
+  const extra = route.config?.openapi;
+  if (extra?.body !== undefined && described.body === undefined) described.body = extra.body;
+  if (extra?.response !== undefined && described.response === undefined) described.response = extra.response;
+  return { schema: described, url };
+}
+
+/**
+ * The OpenAPI 3 document at `/docs/json` (and `/docs/yaml`), generated from the route schemas,
+ * and the Swagger UI at `/docs`. Register it before the routes: it collects them as they are added.
+ */
+export default fp(
+  async (fastify) => {
+    await fastify.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'SMS verification service',
+          version: packageJson.version,
+          description: [
+            'Sends SMS verification codes and checks them, and sends template notifications, through Alibaba Cloud SMS.',
+            'Two APIs: `/v1` (HTTP statuses, errors in Fastify\'s shape, one stable `code` per error) and the',
+            'legacy `/sms_message/*` contract (always HTTP 200, outcome in the body `code`).',
+            'When `API_KEYS` is set, both need `Authorization: Bearer <token>`; `/healthz` and `/readyz` never do.',
+            'Every response carries an `x-request-id` header.',
+          ].join(' '),
+        },
+        tags: TAGS,
+        components: {
+          securitySchemes: {
+            bearerAuth: {
+              type: 'http',
+              scheme: 'bearer',
+              description: 'An API key token from API_KEYS / API_KEYS_FILE (required when keys are configured)',
+            },
+          },
+        },
+        security: [{ bearerAuth: [] }],
+      },
+      transform: describeRoute,
+    });
+    await fastify.register(swaggerUi, { routePrefix: '/docs' });
+  },
+  { name: 'docs', fastify: '5.x' },
+);

@@ -1,0 +1,176 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { CHANNEL_PATTERN } from '../../../src/domain/channels/channel.js';
+import type { Config } from '../../../src/config/config.js';
+import type { CheckCodeResult, Invalid, SendCodeResult, SendNoticeResult } from '../../../src/domain/verification/verification-service.js';
+import { Errors, withExtra } from '../../hooks/errors.js';
+
+export interface V1RoutesOptions {
+  readonly config: Config;
+}
+
+const Phone = Type.String({ minLength: 1, maxLength: 32, description: 'Mobile number: +8613800000000, 13800000000, 8613800000000, 00852…' });
+const Channel = Type.String({ pattern: CHANNEL_PATTERN, description: 'What the code is for, e.g. login' });
+const Code = Type.String({ pattern: '^[0-9]{4,10}$', description: 'The digits the person received' });
+
+const ErrorBody = Type.Object(
+  { statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String() },
+  { additionalProperties: true },
+);
+
+export const SendVerificationBody = Type.Object({ phone: Phone, channel: Channel }, { additionalProperties: false });
+export const CheckVerificationBody = Type.Object(
+  { phone: Phone, channel: Channel, code: Code },
+  { additionalProperties: false },
+);
+export const NotificationBody = Type.Object(
+  {
+    phone: Phone,
+    channel: Channel,
+    templateCode: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+    templateParam: Type.Optional(
+      Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 512 }), { maxProperties: 32 }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** `/v1`: real HTTP statuses, TypeBox schemas, errors in Fastify's shape. */
+const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { config }) => {
+  fastify.post(
+    '/v1/verifications',
+    {
+      schema: {
+        summary: 'Send a verification code',
+        body: SendVerificationBody,
+        response: {
+          201: Type.Object({
+            phone: Type.String(),
+            channel: Type.String(),
+            expiresAt: Type.String({ format: 'date-time' }),
+            code: Type.Optional(Type.String()),
+          }),
+          '4xx': ErrorBody,
+          '5xx': ErrorBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await fastify.verification.sendCode({ ...request.body, context: { ip: request.ip, caller: request.caller, logger: request.log } });
+      if (result.kind !== 'sent') throw sendError(result, reply);
+      return reply.code(201).send({
+        phone: result.phone.e164,
+        channel: result.channel,
+        expiresAt: result.expiresAt.toISOString(),
+        ...(config.exposeCode ? { code: result.code } : {}),
+      });
+    },
+  );
+
+  fastify.post(
+    '/v1/verifications/check',
+    {
+      schema: {
+        summary: 'Check a verification code (approves it at most once)',
+        body: CheckVerificationBody,
+        response: { 200: Type.Object({ status: Type.Literal('approved') }), '4xx': ErrorBody, '5xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const result = await fastify.verification.checkCode({ ...request.body, context: { ip: request.ip, caller: request.caller, logger: request.log } });
+      if (result.kind === 'checked' && result.status === 'approved') return { status: 'approved' as const };
+      throw checkError(result, reply);
+    },
+  );
+
+  fastify.post(
+    '/v1/notifications',
+    {
+      schema: {
+        summary: 'Send a notification SMS with a template',
+        body: NotificationBody,
+        response: {
+          201: Type.Object({
+            phone: Type.String(),
+            channel: Type.String(),
+            templateCode: Type.String(),
+            bizId: Type.Optional(Type.String()),
+          }),
+          '4xx': ErrorBody,
+          '5xx': ErrorBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await fastify.verification.sendNotice({
+        ...request.body,
+        templateParam: request.body.templateParam ?? {},
+        context: { ip: request.ip, caller: request.caller, logger: request.log },
+      });
+      if (result.kind !== 'sent') throw sendError(result, reply);
+      return reply.code(201).send({
+        phone: result.phone.e164,
+        channel: result.channel,
+        templateCode: request.body.templateCode,
+        ...(result.bizId ? { bizId: result.bizId } : {}),
+      });
+    },
+  );
+};
+
+export default v1Routes;
+
+type SendRefusal = Exclude<SendCodeResult | SendNoticeResult, { kind: 'sent' }>;
+
+const RATE_LIMIT_ERRORS = {
+  channel: Errors.RATE_LIMITED,
+  phone: Errors.PHONE_RATE_LIMITED,
+  ip: Errors.IP_RATE_LIMITED,
+  global: Errors.GLOBAL_RATE_LIMITED,
+} as const;
+
+function sendError(result: SendRefusal, reply: { header(name: string, value: string): unknown }): Error {
+  switch (result.kind) {
+    case 'invalid':
+      return invalidError(result);
+    case 'blocked':
+      return new Errors.PHONE_BLOCKED();
+    case 'rate_limited':
+      reply.header('retry-after', String(result.retryAfterSeconds));
+      return withExtra(new RATE_LIMIT_ERRORS[result.scope](result.retryAfterSeconds), {
+        retryAfter: result.retryAfterSeconds,
+        limit: `${result.scope}:${result.windows[result.window]?.label}`,
+      });
+    case 'send_failed':
+      if (result.failure === 'invalid_phone') return new Errors.INVALID_PHONE();
+      if (result.failure === 'rate_limited') return new Errors.PROVIDER_RATE_LIMITED();
+      if (result.failure === 'unavailable') return new Errors.PROVIDER_UNAVAILABLE();
+      return new Errors.SMS_SEND_FAILED();
+  }
+}
+
+function checkError(result: CheckCodeResult, reply: { header(name: string, value: string): unknown }): Error {
+  if (result.kind === 'invalid') return invalidError(result);
+  switch (result.status) {
+    case 'verify_limited':
+      reply.header('retry-after', String(result.retryAfterSeconds));
+      return withExtra(new Errors.VERIFY_RATE_LIMITED(result.retryAfterSeconds), { retryAfter: result.retryAfterSeconds });
+    case 'not_found':
+      return new Errors.OTP_NOT_FOUND();
+    case 'expired':
+      return new Errors.OTP_EXPIRED();
+    case 'used':
+      return new Errors.OTP_ALREADY_USED();
+    case 'too_many_attempts':
+      return new Errors.OTP_TOO_MANY_ATTEMPTS();
+    case 'mismatch':
+    case 'approved':
+      return withExtra(new Errors.OTP_MISMATCH(), { attemptsRemaining: result.attemptsRemaining });
+  }
+}
+
+function invalidError(result: Invalid): Error {
+  if (result.field === 'phone') return new Errors.INVALID_PHONE();
+  if (result.field === 'code') return new Errors.INVALID_CODE(result.codeLength ?? '');
+  return new Errors.INVALID_INPUT(result.field);
+}

@@ -1,0 +1,284 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { loadChannelsFile, type ChannelOverride } from './channels-file.js';
+import { ConfigError } from './config-error.js';
+
+export { ConfigError };
+export type { AbuseLimits };
+import { loadApiKeysFile, parseApiKeys, type ApiKey } from './api-keys.js';
+import { parseDuration } from './duration.js';
+import { parseBlockedPrefixes, parseCountries, type PhonePolicy } from '../domain/phones/phone-policy.js';
+import { parseHostPorts, type RedisTopology } from '../stores/redis/topology.js';
+import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
+import type { AbuseLimits, SendWindow } from '../domain/limits/send-window.js';
+import { parseSendLimits } from './send-limits.js';
+
+/**
+ * Every setting the service reads, as it appears in the environment. Values are
+ * converted (`"5"` → 5, `"true"` → true) and then checked against this schema once,
+ * at start-up; nothing else in the code reads `process.env`.
+ */
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String()),
+  REDIS_SENTINELS: Type.Optional(Type.String()),
+  REDIS_SENTINEL_NAME: Type.String({ minLength: 1, default: 'mymaster' }),
+  REDIS_PASSWORD: Type.Optional(Type.String()),
+  REDIS_TLS: Type.Boolean({ default: false }),
+  REDIS_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_.:-]*$', maxLength: 64, default: 'sms:' }),
+  CODE_LENGTH: Type.Integer({ minimum: 4, maximum: 10, default: 4 }),
+  CODE_TTL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+  MAX_VERIFY_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+  SEND_LIMITS: Type.String({ default: '1/60s,5/1h,10/1d' }),
+  SMS_PROVIDER: Type.Union([Type.Literal('log'), Type.Literal('aliyun')], { default: 'log' }),
+  EXPOSE_CODE: Type.Boolean({ default: false }),
+  CODE_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  STORE_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 1000 }),
+  ALIBABA_CLOUD_ACCESS_KEY_ID: Type.Optional(Type.String()),
+  ALIBABA_CLOUD_ACCESS_KEY_SECRET: Type.Optional(Type.String()),
+  ALIBABA_CLOUD_SECURITY_TOKEN: Type.Optional(Type.String()),
+  ALIYUN_SMS_ENDPOINT: Type.String({ pattern: '^https?://[^/?#@\\s]+/?$', default: 'https://dysmsapi.aliyuncs.com' }),
+  ALIYUN_SMS_SIGN_NAME: Type.Optional(Type.String({ maxLength: 64 })),
+  ALIYUN_SMS_TEMPLATE_CODE: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
+  ALIYUN_SMS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5000 }),
+  CHANNELS_FILE: Type.Optional(Type.String()),
+  PROVIDER_BREAKER_THRESHOLD: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+  PROVIDER_BREAKER_COOLDOWN_MS: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 10_000 }),
+  AUDIT_STREAM: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:{}-]{1,128}$' })),
+  AUDIT_RETENTION: Type.String({ default: '30d' }),
+  AUDIT_MAXLEN: Type.Optional(Type.Integer({ minimum: 1 })),
+  API_KEYS: Type.Optional(Type.String()),
+  API_KEYS_FILE: Type.Optional(Type.String()),
+  PROTECT_OPS_ROUTES: Type.Optional(Type.Boolean()),
+  ALLOW_UNAUTHENTICATED: Type.Boolean({ default: false }),
+  NODE_ENV: Type.Optional(Type.String()),
+  PHONE_SEND_LIMITS: Type.String({ default: '20/1d' }),
+  IP_SEND_LIMITS: Type.String({ default: 'off' }),
+  GLOBAL_SEND_LIMITS: Type.String({ default: 'off' }),
+  VERIFY_FAILURE_LIMITS: Type.String({ default: '20/1d' }),
+  BLOCKED_PREFIXES: Type.Optional(Type.String()),
+  ALLOWED_COUNTRIES: Type.Optional(Type.String()),
+  TRUST_PROXY: Type.String({ default: 'false' }),
+  WORKERS: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 16_384 }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { default: 'info' },
+  ),
+});
+
+export type Env = Static<typeof EnvSchema>;
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Undefined: the in-memory store. */
+  readonly redis: RedisTopology | undefined;
+  readonly redisPrefix: string;
+  readonly codeLength: number;
+  readonly codeTtlMs: number;
+  readonly maxVerifyAttempts: number;
+  readonly sendLimits: readonly SendWindow[];
+  readonly smsProvider: 'log' | 'aliyun';
+  readonly exposeCode: boolean;
+  /** Unset: a secret generated once and shared through the store. */
+  readonly codeSecret: string | undefined;
+  readonly storeTimeoutMs: number;
+  readonly logLevel: string;
+  readonly aliyun: AliyunConfig;
+  readonly audit: AuditConfig;
+  /** Callers; empty: no authentication (see `ALLOW_UNAUTHENTICATED`). */
+  readonly apiKeys: readonly ApiKey[];
+  /** Whether `/metrics` and `/docs` need a key too. */
+  readonly protectOpsRoutes: boolean;
+  readonly limits: AbuseLimits;
+  readonly phonePolicy: PhonePolicy;
+  readonly trustProxy: TrustProxy;
+  readonly shutdownTimeoutMs: number;
+  /** Processes serving the port (Node's cluster module); more than one needs Redis. */
+  readonly workers: number;
+  readonly bodyLimitBytes: number;
+  /** Per-channel overrides from `CHANNELS_FILE`; channels not in it use the defaults. */
+  readonly channels: Readonly<Record<string, ChannelOverride>>;
+}
+
+export interface AuditConfig {
+  /** The stream key: `AUDIT_STREAM`, default `<REDIS_PREFIX>audit`. */
+  readonly stream: string;
+  readonly retentionMs: number;
+  readonly maxLen: number | undefined;
+}
+
+export interface AliyunConfig {
+  readonly endpoint: string;
+  /** Unset id and secret: the SDK's default credential chain. */
+  readonly accessKeyId: string | undefined;
+  readonly accessKeySecret: string | undefined;
+  readonly securityToken: string | undefined;
+  readonly signName: string | undefined;
+  readonly templateCode: string | undefined;
+  readonly timeoutMs: number;
+  /** Consecutive outages that open the provider circuit, and how long it stays open. */
+  readonly breaker: { readonly threshold: number; readonly cooldownMs: number };
+}
+
+const SECRET_VARIABLES = new Set([
+  'API_KEYS',
+  'REDIS_PASSWORD',
+  'CODE_SECRET',
+  'REDIS_URL',
+  'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+  'ALIBABA_CLOUD_SECURITY_TOKEN',
+]);
+
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const env = readEnv(EnvSchema, source);
+  const sendLimits = parseSendLimits(env.SEND_LIMITS);
+  if (typeof sendLimits === 'string') throw new ConfigError('SEND_LIMITS', sendLimits);
+  requireOneRedisTopology(env);
+  if (env.WORKERS > 1 && !env.REDIS_URL && !env.REDIS_CLUSTER_NODES && !env.REDIS_SENTINELS) {
+    throw new ConfigError('WORKERS', 'above 1 needs Redis (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS): the in-memory store lives in one process');
+  }
+  const apiKeys = readApiKeys(env);
+  if (apiKeys.length === 0 && env.NODE_ENV === 'production' && !env.ALLOW_UNAUTHENTICATED) {
+    throw new ConfigError(
+      'API_KEYS',
+      'is required with NODE_ENV=production (or API_KEYS_FILE); set ALLOW_UNAUTHENTICATED=true if a gateway in front authenticates callers',
+    );
+  }
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY);
+  if (trustProxy === undefined) {
+    throw new ConfigError('TRUST_PROXY', `is invalid: expected true, false, a hop count, or IPs/CIDRs (got ${JSON.stringify(env.TRUST_PROXY)})`);
+  }
+  if (env.SMS_PROVIDER === 'aliyun') requireAliyunSettings(env);
+  const auditRetentionMs = parseDuration(env.AUDIT_RETENTION);
+  if (auditRetentionMs === undefined) {
+    throw new ConfigError('AUDIT_RETENTION', `is invalid: expected a duration such as 30d or 12h (got ${JSON.stringify(env.AUDIT_RETENTION)})`);
+  }
+  if (Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_ID) !== Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_SECRET)) {
+    throw new ConfigError(
+      env.ALIBABA_CLOUD_ACCESS_KEY_ID ? 'ALIBABA_CLOUD_ACCESS_KEY_SECRET' : 'ALIBABA_CLOUD_ACCESS_KEY_ID',
+      'is required with the other half of the AccessKey (or unset both for the default credential chain)',
+    );
+  }
+  return {
+    port: env.PORT,
+    host: env.HOST,
+    redis: redisTopology(env),
+    redisPrefix: env.REDIS_PREFIX,
+    codeLength: env.CODE_LENGTH,
+    codeTtlMs: env.CODE_TTL_SECONDS * 1000,
+    maxVerifyAttempts: env.MAX_VERIFY_ATTEMPTS,
+    sendLimits,
+    smsProvider: env.SMS_PROVIDER,
+    exposeCode: env.EXPOSE_CODE,
+    codeSecret: env.CODE_SECRET,
+    storeTimeoutMs: env.STORE_TIMEOUT_MS,
+    logLevel: env.LOG_LEVEL,
+    aliyun: {
+      endpoint: env.ALIYUN_SMS_ENDPOINT,
+      accessKeyId: env.ALIBABA_CLOUD_ACCESS_KEY_ID,
+      accessKeySecret: env.ALIBABA_CLOUD_ACCESS_KEY_SECRET,
+      securityToken: env.ALIBABA_CLOUD_SECURITY_TOKEN,
+      signName: env.ALIYUN_SMS_SIGN_NAME,
+      templateCode: env.ALIYUN_SMS_TEMPLATE_CODE,
+      timeoutMs: env.ALIYUN_SMS_TIMEOUT_MS,
+      breaker: { threshold: env.PROVIDER_BREAKER_THRESHOLD, cooldownMs: env.PROVIDER_BREAKER_COOLDOWN_MS },
+    },
+    channels: env.CHANNELS_FILE ? loadChannelsFile(env.CHANNELS_FILE) : {},
+    audit: {
+      stream: env.AUDIT_STREAM ?? `${env.REDIS_PREFIX}audit`,
+      retentionMs: auditRetentionMs,
+      maxLen: env.AUDIT_MAXLEN,
+    },
+    apiKeys,
+    protectOpsRoutes: env.PROTECT_OPS_ROUTES ?? apiKeys.length > 0,
+    limits: {
+      phone: optionalLimits('PHONE_SEND_LIMITS', env.PHONE_SEND_LIMITS),
+      ip: optionalLimits('IP_SEND_LIMITS', env.IP_SEND_LIMITS),
+      global: optionalLimits('GLOBAL_SEND_LIMITS', env.GLOBAL_SEND_LIMITS),
+      verifyFailures: optionalLimits('VERIFY_FAILURE_LIMITS', env.VERIFY_FAILURE_LIMITS),
+    },
+    phonePolicy: {
+      blockedPrefixes: env.BLOCKED_PREFIXES === undefined ? [] : orFail('BLOCKED_PREFIXES', parseBlockedPrefixes(env.BLOCKED_PREFIXES), 'a comma list of E.164 prefixes such as +8617,+882'),
+      allowedCountries: env.ALLOWED_COUNTRIES === undefined ? undefined : orFail('ALLOWED_COUNTRIES', parseCountries(env.ALLOWED_COUNTRIES), 'a comma list of ISO country codes such as CN,HK'),
+    },
+    trustProxy,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    workers: env.WORKERS,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+  };
+}
+
+/** `off` (or `none`) disables a limit; anything else is windows like SEND_LIMITS. */
+function optionalLimits(variable: string, text: string): SendWindow[] {
+  if (['off', 'none'].includes(text.trim().toLowerCase())) return [];
+  const windows = parseSendLimits(text);
+  if (typeof windows === 'string') throw new ConfigError(variable, `is invalid: ${windows}, or off`);
+  return windows;
+}
+
+function orFail<T>(variable: string, value: T | undefined, expected: string): T {
+  if (value === undefined) throw new ConfigError(variable, `is invalid: expected ${expected}`);
+  return value;
+}
+
+function readApiKeys(env: Env): ApiKey[] {
+  if (env.API_KEYS && env.API_KEYS_FILE) throw new ConfigError('API_KEYS, API_KEYS_FILE', 'are mutually exclusive: set only one');
+  if (env.API_KEYS) return parseApiKeys(env.API_KEYS);
+  if (env.API_KEYS_FILE) return loadApiKeysFile(env.API_KEYS_FILE);
+  return [];
+}
+
+/** At most one of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS; none means the in-memory store. */
+function requireOneRedisTopology(env: Env): void {
+  const set = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((name) => env[name]);
+  if (set.length > 1) throw new ConfigError(set.join(', '), 'are mutually exclusive: set only one');
+}
+
+function redisTopology(env: Env): RedisTopology | undefined {
+  if (env.REDIS_URL) return { kind: 'single', url: env.REDIS_URL };
+  const auth = { ...(env.REDIS_PASSWORD ? { password: env.REDIS_PASSWORD } : {}), tls: env.REDIS_TLS };
+  if (env.REDIS_CLUSTER_NODES) {
+    return { kind: 'cluster', nodes: parseHostPorts('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES), ...auth };
+  }
+  if (env.REDIS_SENTINELS) {
+    const sentinels = parseHostPorts('REDIS_SENTINELS', env.REDIS_SENTINELS);
+    return { kind: 'sentinel', sentinels, name: env.REDIS_SENTINEL_NAME, ...auth };
+  }
+  return undefined;
+}
+
+function requireAliyunSettings(env: Env): void {
+  const missing = (['ALIYUN_SMS_SIGN_NAME', 'ALIYUN_SMS_TEMPLATE_CODE'] as const).filter((name) => !env[name]);
+  if (missing.length > 0) throw new ConfigError(missing.join(', '), 'is required when SMS_PROVIDER=aliyun');
+}
+
+/** Picks the schema's variables out of `source` (empty counts as unset), converts, defaults and checks them. */
+export function readEnv<T extends TSchema & { properties: Record<string, TSchema> }>(
+  schema: T,
+  source: Record<string, string | undefined>,
+): Static<T> {
+  const picked: Record<string, string> = {};
+  for (const [name, property] of Object.entries(schema.properties)) {
+    const value = source[name];
+    if (value === undefined || value === '') continue;
+    // TypeBox's Convert truncates "1.5" to 1; an integer setting must be written as one.
+    if (property.type === 'integer' && !/^-?\d+$/.test(value.trim())) {
+      throw new ConfigError(name, `is invalid: Expected an integer (got ${JSON.stringify(value)})`);
+    }
+    picked[name] = value;
+  }
+  const value = Value.Default(schema, Value.Convert(schema, { ...picked }));
+  const error = Value.Errors(schema, value).First();
+  if (error) {
+    const variable = error.path.replace(/^\//, '').split('/')[0] || '(environment)';
+    const raw = picked[variable];
+    const shown = raw === undefined || SECRET_VARIABLES.has(variable) ? '' : ` (got ${JSON.stringify(raw)})`;
+    throw new ConfigError(variable, `is invalid: ${error.message}${shown}`);
+  }
+  return value as Static<T>;
+}

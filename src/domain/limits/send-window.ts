@@ -1,0 +1,24 @@
+/** One sliding window: at most `count` sends in any `windowMs`. */
+export interface SendWindow {
+  readonly count: number;
+  readonly windowMs: number;
+  /** The text the window was configured with, e.g. `5/1h`. */
+  readonly label: string;
+}
+
+export function longestWindowMs(windows: readonly SendWindow[]): number {
+  return windows.reduce((max, w) => Math.max(max, w.windowMs), 0);
+}
+
+
+/** Sliding windows beyond the per-(channel, phone) ones; an empty list is off. */
+export interface AbuseLimits {
+  /** Per phone, across all channels. */
+  readonly phone: readonly SendWindow[];
+  /** Per client IP. */
+  readonly ip: readonly SendWindow[];
+  /** The whole deployment. */
+  readonly global: readonly SendWindow[];
+  /** Wrong guesses per phone, across all its codes. */
+  readonly verifyFailures: readonly SendWindow[];
+}

@@ -1,0 +1,34 @@
+import type { Phone } from './phones/phone.js';
+
+/** Aliyun wants strings; the seed's callers sometimes sent numbers, which are passed on as they came. */
+export type TemplateValue = string | number | boolean;
+
+export interface SmsMessage {
+  readonly phone: Phone;
+  readonly signName: string | undefined;
+  readonly templateCode: string;
+  /** Sent as the template's JSON parameters, values unchanged. */
+  readonly templateParam: Readonly<Record<string, TemplateValue>>;
+  /** Our id for this send, echoed by the provider in receipts: ties it to the audit trail. */
+  readonly outId: string;
+}
+
+/** How a failed send is reported to callers; everything the provider said stays in logs and audit. */
+export type SmsFailure = 'invalid_phone' | 'rate_limited' | 'failed' | 'unavailable';
+
+export type SmsOutcome =
+  | { readonly ok: true; readonly bizId?: string; readonly requestId?: string }
+  | {
+      readonly ok: false;
+      readonly failure: SmsFailure;
+      readonly providerCode: string;
+      readonly providerMessage?: string;
+      readonly requestId?: string;
+    };
+
+export interface SmsProvider {
+  readonly name: string;
+  /** Sends one SMS, once: never retried, and never throws (failures are outcomes). */
+  send(message: SmsMessage): Promise<SmsOutcome>;
+  close?(): Promise<void>;
+}

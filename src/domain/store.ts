@@ -1,0 +1,153 @@
+import type { AuditContext, AuditReader } from './audit/audit.js';
+import type { SendWindow } from './limits/send-window.js';
+
+/** Whom a code belongs to: one (channel, phone) pair. */
+export interface Subject {
+  readonly channel: string;
+  /** E.164, e.g. `+8613800000000`. */
+  readonly phone: string;
+}
+
+/** Flat audit fields of one event (undefined ones are left out). */
+export type AuditEventFields = Readonly<Record<string, string | number | undefined>>;
+
+/** Who a send limit counts per. */
+export type LimitScope = 'channel' | 'phone' | 'ip' | 'global';
+
+/** Every limit a send must fit in, all or nothing. An empty list of windows is no limit. */
+export interface SendLimits {
+  /** Per (channel, phone): SEND_LIMITS or the channel's own. */
+  readonly channel: readonly SendWindow[];
+  /** Per phone across channels. */
+  readonly phone: readonly SendWindow[];
+  /** Per client IP; undefined when there is no IP limit (or no IP). */
+  readonly ip: { readonly address: string; readonly windows: readonly SendWindow[] } | undefined;
+  /** The whole deployment. */
+  readonly global: readonly SendWindow[];
+}
+
+export interface LimitGroup {
+  readonly scope: LimitScope;
+  readonly windows: readonly SendWindow[];
+}
+
+/** The limits that apply, in the order refusals are reported: channel, phone, ip, global. */
+export function limitGroups(limits: SendLimits): LimitGroup[] {
+  const groups: LimitGroup[] = [
+    { scope: 'channel', windows: limits.channel },
+    { scope: 'phone', windows: limits.phone },
+    { scope: 'ip', windows: limits.ip?.windows ?? [] },
+    { scope: 'global', windows: limits.global },
+  ];
+  return groups.filter((group) => group.windows.length > 0);
+}
+
+export interface ReserveSendInput {
+  readonly subject: Subject;
+  /** Written into the code.rate_limited event when the send is refused. */
+  readonly context: AuditContext;
+  /** Unique per send; the reservation in the send logs. */
+  readonly sendId: string;
+  /** HMAC of the new code (see `hashCode`). */
+  readonly codeHash: string;
+  readonly codeTtlMs: number;
+  readonly limits: SendLimits;
+}
+
+export type ReserveSendResult =
+  | { readonly ok: true; readonly sentAt: number; readonly expiresAt: number }
+  | {
+      readonly ok: false;
+      /** The first limit that refused (in `limitGroups` order)… */
+      readonly scope: LimitScope;
+      /** …and the index of its first refusing window. */
+      readonly window: number;
+      /** Until every refusing window of every limit frees a slot. */
+      readonly retryAfterMs: number;
+    };
+
+/** Ends a reserved send: commit when the provider accepted the SMS, release when it did not. */
+export interface FinishSendInput {
+  readonly subject: Subject;
+  readonly context: AuditContext;
+  /** The code.sent / code.send_failed event's own fields (reason, provider, outId, requestId, …). */
+  readonly event: AuditEventFields;
+  readonly sendId: string;
+  readonly codeTtlMs: number;
+  readonly limits: SendLimits;
+}
+
+/**
+ * `promoted`: the code is current. `superseded`: a newer send's code is. `repeated`: an earlier try
+ * of this commit had landed. `lost`: the pending code is gone (a Redis restart without persistence):
+ * it will not verify, and code.sent is audited with reason `unconfirmed`.
+ */
+export type CommitResult = 'promoted' | 'superseded' | 'repeated' | 'lost';
+
+export interface CheckCodeInput {
+  readonly subject: Subject;
+  readonly context: AuditContext;
+  readonly codeHash: string;
+  readonly maxAttempts: number;
+  /** Unique per check: its entry in the phone's wrong-guess log. */
+  readonly checkId: string;
+  /** Wrong guesses allowed per phone across all its codes; empty: no such limit. */
+  readonly failureLimits: readonly SendWindow[];
+}
+
+export type CheckStatus =
+  | 'approved'
+  | 'mismatch'
+  | 'expired'
+  | 'used'
+  | 'too_many_attempts'
+  | 'verify_limited'
+  | 'not_found';
+
+export interface CheckResult {
+  readonly status: CheckStatus;
+  /** Wrong guesses left on this code after this check. */
+  readonly attemptsRemaining: number;
+  /** For `verify_limited`: until the phone's wrong-guess windows free a slot. */
+  readonly retryAfterMs: number;
+}
+
+/**
+ * Every decision is one atomic step of the store: Redis runs it as one Lua
+ * script on server time; the memory store runs it synchronously.
+ */
+export interface VerificationStore {
+  readonly kind: 'memory' | 'redis';
+  readonly audit: AuditReader;
+  /**
+   * Checks every send window and, only if all allow it, records the send and
+   * keeps `codeHash` as pending: the current code stays valid while the SMS is
+   * in flight. A refusal is audited as code.rate_limited.
+   */
+  reserveSend(input: ReserveSendInput): Promise<ReserveSendResult>;
+  /**
+   * The provider accepted the SMS: its code becomes current (unless a newer send's
+   * code already is). Audits code.sent once, however often it is retried.
+   */
+  commitSend(input: FinishSendInput): Promise<CommitResult>;
+  /** The SMS was not sent: the send stops counting and its code is dropped. Audits code.send_failed. */
+  releaseSend(input: FinishSendInput): Promise<void>;
+  /**
+   * Not found → expired → used → too many attempts → the phone's wrong-guess limit → compare
+   * (counting a wrong guess on the code and the phone). Audits the outcome.
+   */
+  checkCode(input: CheckCodeInput): Promise<CheckResult>;
+  /** Appends an event no decision carries (notice.*). */
+  appendAudit(context: AuditContext, event: AuditEventFields): Promise<void>;
+  /** The secret every instance sharing this store uses: the stored one, or `candidate` if none is stored yet. */
+  sharedSecret(candidate: string): Promise<string>;
+  ping(): Promise<void>;
+  /** Calls `listener` each time the store (re)connects after an outage; the memory store never does. */
+  onReconnect(listener: () => void): void;
+  close(): Promise<void>;
+}
+
+/** How long a code's record is kept: past its TTL it answers *expired* until the longest window has passed. */
+export function codeRecordKeepMs(codeTtlMs: number, windows: readonly SendWindow[]): number {
+  return windows.reduce((max, w) => Math.max(max, w.windowMs), codeTtlMs);
+}

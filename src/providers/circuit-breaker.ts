@@ -1,0 +1,41 @@
+import { ConsecutiveBreaker, circuitBreaker, handleWhenResult, isBrokenCircuitError } from 'cockatiel';
+import type { SmsMessage, SmsOutcome, SmsProvider } from '../domain/sms-provider.js';
+
+export interface BreakerOptions {
+  /** Consecutive outage-like failures that open the circuit. */
+  readonly threshold: number;
+  /** How long the circuit stays open before one probe is let through. */
+  readonly cooldownMs: number;
+}
+
+/**
+ * A failure that says the provider (or the way to it) is down, rather than that this one
+ * message was refused: business errors (`isv.*`: bad number, flow control, …) do not count.
+ */
+export function isOutage(outcome: SmsOutcome): boolean {
+  return !outcome.ok && outcome.failure === 'failed' && !outcome.providerCode.startsWith('isv.');
+}
+
+/**
+ * Fails sends fast (`unavailable`, provider code `CircuitOpen`) after `threshold` outages in a
+ * row, so a dead provider costs callers no timeouts; after `cooldownMs` one send probes it and
+ * its outcome closes or reopens the circuit. Built on cockatiel's circuit breaker.
+ */
+export function withCircuitBreaker(provider: SmsProvider, options: BreakerOptions): SmsProvider {
+  const policy = circuitBreaker(handleWhenResult((result) => isOutage(result as SmsOutcome)), {
+    halfOpenAfter: options.cooldownMs,
+    breaker: new ConsecutiveBreaker(options.threshold),
+  });
+  return {
+    name: provider.name,
+    async send(message: SmsMessage): Promise<SmsOutcome> {
+      try {
+        return await policy.execute(() => provider.send(message));
+      } catch (error) {
+        if (isBrokenCircuitError(error)) return { ok: false, failure: 'unavailable', providerCode: 'CircuitOpen' };
+        throw error;
+      }
+    },
+    close: () => provider.close?.() ?? Promise.resolve(),
+  };
+}

@@ -1,0 +1,50 @@
+import { isIP } from 'node:net';
+import type { LimitScope, SendLimits, Subject } from '../domain/store.js';
+
+/**
+ * Redis key layout. All keys of one phone share the hash tag `{<E.164>}`, so one
+ * script can touch them on Redis Cluster. Channels are `[A-Za-z0-9_.-]` and phones
+ * E.164, so no input can add a brace, colon or wildcard to a key.
+ */
+export interface SubjectKeys {
+  /** Hash: the current code's HMAC, times, attempts, and the previous code. */
+  readonly code: string;
+  /** Sorted set: one member per counted send, scored by Redis time (ms). */
+  readonly sends: string;
+}
+
+export function subjectKeys(prefix: string, subject: Subject): SubjectKeys {
+  const base = `${prefix}{${subject.phone}}:${subject.channel}`;
+  return { code: `${base}:code`, sends: `${base}:sends` };
+}
+
+/**
+ * The send log a limit counts in. IPs come from the socket (or a trusted proxy), never from a body.
+ * A trusted `X-Forwarded-For` can still carry any text (`TRUST_PROXY=true` takes its left-most entry
+ * as is), so an address that is not an IP counts under `unknown` rather than shaping the key.
+ */
+export function limitKey(prefix: string, scope: LimitScope, subject: Subject, limits: SendLimits): string {
+  switch (scope) {
+    case 'channel':
+      return subjectKeys(prefix, subject).sends;
+    case 'phone':
+      return `${prefix}{${subject.phone}}:sends`;
+    case 'ip':
+      return `${prefix}{ip:${ipKeyPart(limits.ip?.address)}}:sends`;
+    case 'global':
+      return `${prefix}{global}:sends`;
+  }
+}
+
+function ipKeyPart(address: string | undefined): string {
+  return address !== undefined && isIP(address) !== 0 ? address : 'unknown';
+}
+
+/** Wrong guesses of a phone across all its codes. */
+export function failuresKey(prefix: string, phone: string): string {
+  return `${prefix}{${phone}}:failures`;
+}
+
+export function secretKey(prefix: string): string {
+  return `${prefix}secret`;
+}

@@ -1,0 +1,33 @@
+import { ConfigError } from '../../config/config-error.js';
+
+/** Where Redis is: one node (URL), a Cluster, or a primary that Sentinels watch. */
+export type RedisTopology =
+  | { readonly kind: 'single'; readonly url: string }
+  | { readonly kind: 'cluster'; readonly nodes: readonly HostPort[]; readonly password?: string; readonly tls: boolean }
+  | {
+      readonly kind: 'sentinel';
+      readonly sentinels: readonly HostPort[];
+      readonly name: string;
+      readonly password?: string;
+      readonly tls: boolean;
+    };
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `host:port,host:port` (IPv6 as `[::1]:7000`). */
+export function parseHostPorts(variable: string, text: string): HostPort[] {
+  const parts = text.split(',').map((part) => part.trim()).filter(Boolean);
+  const parsed = parts.map((part) => {
+    const match = /^(?:\[([^\]]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(part);
+    const port = match ? Number(match[3]) : NaN;
+    if (!match || port < 1 || port > 65535) return undefined;
+    return { host: (match[1] ?? match[2]) as string, port };
+  });
+  if (parsed.length === 0 || parsed.some((p) => p === undefined)) {
+    throw new ConfigError(variable, 'is invalid: expected host:port[,host:port…]');
+  }
+  return parsed as HostPort[];
+}
