@@ -251,9 +251,9 @@ describe('AliyunSmsProvider against FakeDysmsapi (real SDK, real HTTP)', () => {
         transport: true,
       },
       {
-        title: 'connection reset → NetworkError.ECONNRESET',
+        title: 'connection reset → unconfirmed NetworkError.ECONNRESET (the request was issued)',
         behaviour: { kind: 'reset' },
-        expected: { failure: 'failed', providerCode: 'NetworkError.ECONNRESET' },
+        expected: { failure: 'unconfirmed', providerCode: 'NetworkError.ECONNRESET' },
         transport: true,
       },
     ];
@@ -275,7 +275,7 @@ describe('AliyunSmsProvider against FakeDysmsapi (real SDK, real HTTP)', () => {
       expectNothingSecret(outcome);
     });
 
-    it('a hang longer than timeoutMs resolves with Timeout within timeoutMs + margin, with no retry', async () => {
+    it('a hang longer than timeoutMs resolves with an unconfirmed Timeout within timeoutMs + margin, with no retry', async () => {
       const quick = makeProvider({ timeoutMs: HANG_TIMEOUT_MS });
       fake.respondWith({ kind: 'hang' });
 
@@ -283,7 +283,8 @@ describe('AliyunSmsProvider against FakeDysmsapi (real SDK, real HTTP)', () => {
       const outcome = await quick.send(message());
       const elapsed = Date.now() - started;
 
-      expect(outcome).toEqual({ ok: false, failure: 'failed', providerCode: 'Timeout' });
+      // The request reached the provider and no answer came: it may have sent the SMS.
+      expect(outcome).toEqual({ ok: false, failure: 'unconfirmed', providerCode: 'Timeout' });
       expect(elapsed).toBeLessThan(HANG_TIMEOUT_MS + DEADLINE_MARGIN_MS);
       // Any retry would have arrived by now.
       await new Promise((resolve) => setTimeout(resolve, HANG_TIMEOUT_MS * 2));
@@ -374,7 +375,7 @@ describe('AliyunSmsProvider against FakeDysmsapi (real SDK, real HTTP)', () => {
       const elapsed = Date.now() - started;
 
       // The provider's deadline starts before the SDK's own timers, so it is the one that ends the call.
-      expect(outcome).toEqual({ ok: false, failure: 'failed', providerCode: 'Timeout' });
+      expect(outcome).toEqual({ ok: false, failure: 'unconfirmed', providerCode: 'Timeout' });
       expect(elapsed).toBeLessThan(HANG_TIMEOUT_MS + DEADLINE_MARGIN_MS);
       expect(JSON.stringify(outcome)).not.toContain('13800138000');
     });
@@ -390,6 +391,7 @@ describe('AliyunSmsProvider against FakeDysmsapi (real SDK, real HTTP)', () => {
           expect(Date.now() - started).toBeLessThan(HANG_TIMEOUT_MS + DEADLINE_MARGIN_MS);
           return result;
         });
+        // SendSms was never issued: the SMS provably did not leave.
         expect(outcome).toEqual({ ok: false, failure: 'failed', providerCode: 'Timeout' });
         expect(fake.requests).toHaveLength(0);
       } finally {

@@ -13,8 +13,12 @@ export interface SmsMessage {
   readonly outId: string;
 }
 
-/** How a failed send is reported to callers; everything the provider said stays in logs and audit. */
-export type SmsFailure = 'invalid_phone' | 'rate_limited' | 'failed' | 'unavailable';
+/**
+ * How a failed send is reported to callers; everything the provider said stays in logs and audit.
+ * `unconfirmed`: the provider's answer never came (a read timeout, a reset once the request was issued):
+ * it may have sent the SMS. Every other failure means the SMS provably did not leave.
+ */
+export type SmsFailure = 'invalid_phone' | 'rate_limited' | 'failed' | 'unavailable' | 'unconfirmed';
 
 export type SmsOutcome =
   | { readonly ok: true; readonly bizId?: string; readonly requestId?: string }

@@ -13,7 +13,7 @@ export interface BreakerOptions {
  * message was refused: business errors (`isv.*`: bad number, flow control, …) do not count.
  */
 export function isOutage(outcome: SmsOutcome): boolean {
-  return !outcome.ok && outcome.failure === 'failed' && !outcome.providerCode.startsWith('isv.');
+  return !outcome.ok && (outcome.failure === 'failed' || outcome.failure === 'unconfirmed') && !outcome.providerCode.startsWith('isv.');
 }
 
 /**

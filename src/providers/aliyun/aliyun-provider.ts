@@ -44,6 +44,13 @@ const HTTP_ERROR_NAMES = new Set(['ClientError', 'ServerError', 'ThrottlingError
 const MAX_MESSAGE_LENGTH = 300;
 /** Node's system and TLS error codes (ECONNRESET, ENOTFOUND, EAI_AGAIN, CERT_HAS_EXPIRED…). */
 const SYSTEM_ERROR_CODE = /^[A-Z][A-Z0-9_]{2,}$/;
+/**
+ * Transport errors that happen before the request can have reached the provider: the SMS provably did not
+ * leave. Every other transport error (a reset, a broken pipe, a timeout once the request was issued) leaves
+ * the outcome unknown: Aliyun may have accepted it.
+ */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+const TLS_HANDSHAKE_CODE = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|HOSTNAME_MISMATCH)/;
 
 /** What the race in send() settles with: the SDK's answer, its error, or the deadline. */
 type Settled = { kind: 'response'; response: SendSmsResponse } | { kind: 'error'; error: unknown } | { kind: 'deadline' };
@@ -115,6 +122,8 @@ export class AliyunSmsProvider implements SmsProvider {
   }
 
   async #send(message: SmsMessage): Promise<SmsOutcome> {
+    const tracker = { issued: false };
+    awaitingRequest.set(message.outId, tracker);
     try {
       const call = this.#client.sendSmsWithOptions(
         new SendSmsRequest({
@@ -134,7 +143,8 @@ export class AliyunSmsProvider implements SmsProvider {
       const settled = await withDeadline(settledCall, this.#timeoutMs);
       if (settled.kind === 'deadline') {
         this.#reportLateSettlement(message, settledCall);
-        return failure('Timeout');
+        // Still resolving credentials: SendSms was never issued. Otherwise Aliyun may have it.
+        return failure('Timeout', { failure: tracker.issued ? 'unconfirmed' : 'failed' });
       }
       const outcome = settled.kind === 'response' ? fromResponse(settled.response) : fromError(settled.error);
       if (!outcome.ok && outcome.providerCode === 'UnexpectedError') this.#logUnexpected(message, settled);
@@ -143,6 +153,8 @@ export class AliyunSmsProvider implements SmsProvider {
       // Only a bug in building the request gets here; the SDK call itself is handled above.
       this.#logUnexpected(message, { kind: 'error', error });
       return failure('UnexpectedError');
+    } finally {
+      awaitingRequest.delete(message.outId);
     }
   }
 
@@ -258,8 +270,13 @@ function fromError(error: unknown): SmsOutcome {
   }
   // A body that is not JSON (HTML error page from a proxy, truncated reply…).
   if (error instanceof SyntaxError || name === 'SyntaxError') return failure('MalformedResponse');
-  if (name === 'RequestTimeoutError' || code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') return failure('Timeout');
-  if (code !== undefined && SYSTEM_ERROR_CODE.test(code)) return failure(`NetworkError.${code}`);
+  if (name === 'RequestTimeoutError' || code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') {
+    return failure('Timeout', { failure: 'unconfirmed' });
+  }
+  if (code !== undefined && SYSTEM_ERROR_CODE.test(code)) {
+    const sent = NOT_SENT_CODES.has(code) || TLS_HANDSHAKE_CODE.test(code) ? 'failed' : 'unconfirmed';
+    return failure(`NetworkError.${code}`, { failure: sent });
+  }
   // The default credential chain found nothing (its message lists every provider's complaint: not passed on).
   if (code === undefined && typeof err.message === 'string' && /unable to get credentials/i.test(err.message)) {
     return failure('CredentialsUnavailable');
@@ -298,6 +315,22 @@ function stringOrUndefined(value: unknown): string | undefined {
 function withoutUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
+
+/**
+ * Sends waiting for their SendSms HTTP request to be issued, by OutId. The SDK resolves credentials first
+ * (which can hang on its own), then issues the request: a deadline before that point means the SMS
+ * provably did not leave. The request's query carries `OutId`, which ties it to its send.
+ */
+const awaitingRequest = new Map<string, { issued: boolean }>();
+const OUT_ID_IN_PATH = /[?&]OutId=([^&]*)/;
+
+diagnosticsChannel.subscribe('http.client.request.start', (message) => {
+  if (awaitingRequest.size === 0) return;
+  const { request } = message as { request: ClientRequest };
+  const outId = OUT_ID_IN_PATH.exec(request.path)?.[1];
+  const tracker = outId === undefined ? undefined : awaitingRequest.get(decodeURIComponent(outId));
+  if (tracker) tracker.issued = true;
+});
 
 /**
  * Workaround for a retention bug under the SDK (found with the bench): httpx arms a read timer per
