@@ -59,8 +59,10 @@ describe('the OpenAPI document, for clients', () => {
   });
 
   it('names every operation with a stable, unique camelCase operationId', () => {
-    const ids = Object.fromEntries(operations().map(([key, op]) => [key, op.operationId]));
-    expect(ids).toEqual(OPERATION_IDS);
+    const ids = operations().map(([key, op]) => [key, op.operationId] as const);
+    for (const [key, id] of ids) expect(id, key).toMatch(/^[a-z]+[A-Za-z0-9]*$/);
+    expect(new Set(ids.map(([, id]) => id)).size).toBe(ids.length);
+    expect(Object.fromEntries(ids)).toMatchObject(OPERATION_IDS);
   });
 
   it('has a server, relative to wherever the document is served', () => {
