@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifySchema, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import packageJson from '../../package.json' with { type: 'json' };
+import { withErrorResponses } from './error-responses.js';
 import { Errors } from './errors.js';
 
 declare module 'fastify' {
@@ -109,10 +110,15 @@ function describeRoute({ schema, url, route }: { schema: FastifySchema; url: str
   if (!described.tags && tag) described.tags = [tag];
   const codes = methodsOf(route).flatMap((method) => ROUTE_ERRORS[`${method} ${url}`] ?? []);
   if (codes.length > 0) {
-    const table = errorTable([...new Set([...codes, ...COMMON_ERRORS])]);
+    const names = [...new Set([...codes, ...COMMON_ERRORS])];
+    const table = errorTable(names);
     described.description = [described.description, `**Errors** (body \`{statusCode, code, error, message}\`):\n\n${table}`]
       .filter(Boolean)
       .join('\n\n');
+    // One response per status, with its codes; a GET has no body, so no body errors.
+    const bodyless = methodsOf(route).every((method) => method === 'GET' || method === 'DELETE');
+    const framework = FRAMEWORK_ERRORS.filter(([, code]) => !bodyless || code === 'FST_ERR_VALIDATION');
+    described.response = withErrorResponses(described.response as Record<string, unknown> | undefined, names, framework);
   }
   const extra = route.config?.openapi;
   if (extra?.body !== undefined && described.body === undefined) described.body = extra.body;
@@ -140,6 +146,8 @@ export default fp(
             'Every response carries an `x-request-id` header.',
           ].join(' '),
         },
+        // Relative: the document is right wherever the service is reached (directly or behind a proxy).
+        servers: [{ url: '/', description: 'This service' }],
         tags: TAGS,
         components: {
           securitySchemes: {

@@ -7,8 +7,10 @@ import { Errors } from '../../hooks/errors.js';
 
 const AuditQuerystring = Type.Object(
   {
-    phone: Type.Optional(Type.String({ minLength: 1, maxLength: 32, description: 'Any accepted form of the number' })),
-    channel: Type.Optional(Type.String({ pattern: CHANNEL_PATTERN })),
+    phone: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 32, description: 'Any accepted form of the number', examples: ['+8613800138000'] }),
+    ),
+    channel: Type.Optional(Type.String({ pattern: CHANNEL_PATTERN, examples: ['login'] })),
     since: Type.Optional(Type.String({ format: 'date-time', description: 'ISO 8601, inclusive' })),
     until: Type.Optional(Type.String({ format: 'date-time', description: 'ISO 8601, inclusive' })),
     // A string: bodies are validated without type coercion, so query numbers are parsed here.
@@ -34,9 +36,16 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     {
       schema: {
         summary: 'Read audit events (filter by phone, channel, time)',
+        operationId: 'readAudit',
         querystring: AuditQuerystring,
         response: {
-          200: Type.Object({ events: Type.Array(AuditEvent), nextCursor: Type.Optional(Type.String()) }),
+          200: Type.Object(
+            {
+              events: Type.Array(AuditEvent),
+              nextCursor: Type.Optional(Type.String({ description: 'Pass as `cursor` for the next page; absent on the last' })),
+            },
+            { description: 'A page of events, oldest first (it may hold fewer than `limit` and still have a next page)' },
+          ),
         },
       },
     },

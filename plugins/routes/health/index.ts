@@ -25,9 +25,15 @@ const health: FastifyPluginAsync<HealthOptions> = async (fastify, { storeTimeout
   });
 
   const open = { tags: ['ops'], security: [] };
-  fastify.get('/healthz', { schema: { summary: 'Liveness: the process runs', ...open } }, async () => ({ status: 'ok' }));
+  const liveness = { summary: 'Liveness: the process runs', operationId: 'getLiveness', response: LIVENESS, ...open };
+  fastify.get('/healthz', { schema: liveness }, async () => ({ status: 'ok' }));
 
-  const readiness = { summary: 'Readiness: the store answers and the process is not shutting down', ...open };
+  const readiness = {
+    summary: 'Readiness: the store answers and the process is not shutting down',
+    operationId: 'getReadiness',
+    response: READINESS,
+    ...open,
+  };
   fastify.get('/readyz', { schema: readiness }, async (request, reply) => {
     if (fastify.draining) return reply.code(503).send({ status: 'draining' });
     const ready = await withTimeout(fastify.store.ping(), storeTimeoutMs).then(
@@ -37,6 +43,18 @@ const health: FastifyPluginAsync<HealthOptions> = async (fastify, { storeTimeout
     if (!ready) request.log.warn('readiness check: store unavailable');
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable' });
   });
+};
+
+const status = (values: string[], description: string) => ({
+  description,
+  type: 'object',
+  properties: { status: { type: 'string', enum: values } },
+  required: ['status'],
+});
+const LIVENESS = { 200: status(['ok'], 'The process runs') };
+const READINESS = {
+  200: status(['ready'], 'Ready for requests'),
+  503: status(['unavailable', 'draining'], 'Not ready: the store did not answer in time, or the process is shutting down'),
 };
 
 export default fp(health, { name: 'health', fastify: '5.x', dependencies: ['store'] });

@@ -21,41 +21,62 @@ export interface LegacyBody {
  * OpenAPI descriptions only: the bodies go in `config.openapi`, which Fastify never validates, so the
  * routes keep accepting any JSON and answering bad input with HTTP 200 and a body code.
  */
-function documented(summary: string, description: string, properties: Record<string, object>): RouteShorthandOptions {
+function documented(
+  operationId: string,
+  summary: string,
+  description: string,
+  properties: Record<string, object>,
+  example: Record<string, string>,
+): RouteShorthandOptions {
   const outcome = {
     type: 'object',
     properties: { code: { type: 'integer' }, message: { type: 'string' }, data: {} },
     required: ['code', 'message', 'data'],
   };
   return {
-    schema: { summary, description: `${description}\n\nAlways HTTP 200; the outcome is the body \`code\`.`, tags: ['legacy'] },
+    schema: { summary, operationId, description: `${description}\n\nAlways HTTP 200; the outcome is the body \`code\`.`, tags: ['legacy'] },
     config: {
       openapi: {
-        body: { type: 'object', description: 'Any JSON object; fields are checked by the handler, not the schema', properties },
+        body: {
+          type: 'object',
+          description: 'Any JSON object; fields are checked by the handler, not the schema',
+          properties,
+          examples: [example],
+        },
         response: { 200: { description: 'The outcome, whatever it is', ...outcome } },
       },
     },
   };
 }
 
+/**
+ * A request that succeeds as printed ("Try it out"): a national number, as the seed's callers sent it;
+ * not v1's example phone, so trying both does not run into the resend interval.
+ */
+const LEGACY_EXAMPLE = { phone: '13900139000', channel: 'login', code: '1234' };
 const LegacyPhone = { description: 'Mobile number (string, or a number as the seed sent it)', type: ['string', 'number'] };
 const LegacyChannel = { type: 'string', description: 'What the code is for, e.g. login' };
 
 const LEGACY_DOCS = {
   sendCode: documented(
+    'legacySendVerification',
     'Send a verification code (seed contract)',
     'Body codes: 200 sent (data: the code with EXPOSE_CODE); 400 invalid input (`参数错误: <field>`), blocked number or ' +
       'send failure; 401/402/403 the 1st/2nd/3rd SEND_LIMITS window refused; 403 the per-phone limit; 429 per-IP or ' +
       'global limit; 500 store unavailable.',
     { phone: LegacyPhone, channel: LegacyChannel },
+    { phone: LEGACY_EXAMPLE.phone, channel: LEGACY_EXAMPLE.channel },
   ),
   checkCode: documented(
+    'legacyCheckVerification',
     'Check a verification code (seed contract)',
     'Body codes: 200 verified; 400 invalid input; 401 expired, already used, too many attempts or too many wrong ' +
       'codes for the phone; 405 wrong code; 406 no code was sent; 500 store unavailable.',
     { phone: LegacyPhone, channel: LegacyChannel, code: { type: ['string', 'number'], description: 'The digits received' } },
+    LEGACY_EXAMPLE,
   ),
   sendNotice: documented(
+    'legacySendNotification',
     'Send a notification SMS (seed contract)',
     'Body codes: 200 sent; 400 invalid input, blocked number or send failure; 500 store unavailable.',
     {
@@ -64,6 +85,7 @@ const LEGACY_DOCS = {
       template_code: { type: 'string', description: 'The provider template, e.g. SMS_154950909' },
       template_param: { type: 'string', description: 'The template parameters as a JSON object in a string (or empty)' },
     },
+    { phone: LEGACY_EXAMPLE.phone, channel: 'order', template_code: 'SMS_154950909', template_param: '{"order":"A1024"}' },
   ),
 } as const;
 

@@ -1,39 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
-import { CHANNEL_PATTERN } from '../../../src/domain/channels/channel.js';
 import type { Config } from '../../../src/config/config.js';
 import type { CheckCodeResult, Invalid, SendCodeResult, SendNoticeResult } from '../../../src/domain/verification/verification-service.js';
 import { Errors, withExtra } from '../../hooks/errors.js';
+import {
+  CheckVerificationBody,
+  CheckVerificationResponses,
+  NotificationBody,
+  NotificationResponses,
+  SendVerificationBody,
+  SendVerificationResponses,
+} from './schemas.js';
 
 export interface V1RoutesOptions {
   readonly config: Config;
 }
-
-const Phone = Type.String({ minLength: 1, maxLength: 32, description: 'Mobile number: +8613800000000, 13800000000, 8613800000000, 00852…' });
-const Channel = Type.String({ pattern: CHANNEL_PATTERN, description: 'What the code is for, e.g. login' });
-const Code = Type.String({ pattern: '^[0-9]{4,10}$', description: 'The digits the person received' });
-
-const ErrorBody = Type.Object(
-  { statusCode: Type.Integer(), code: Type.String(), error: Type.String(), message: Type.String() },
-  { additionalProperties: true },
-);
-
-export const SendVerificationBody = Type.Object({ phone: Phone, channel: Channel }, { additionalProperties: false });
-export const CheckVerificationBody = Type.Object(
-  { phone: Phone, channel: Channel, code: Code },
-  { additionalProperties: false },
-);
-export const NotificationBody = Type.Object(
-  {
-    phone: Phone,
-    channel: Channel,
-    templateCode: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
-    templateParam: Type.Optional(
-      Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 512 }), { maxProperties: 32 }),
-    ),
-  },
-  { additionalProperties: false },
-);
 
 /** `/v1`: real HTTP statuses, TypeBox schemas, errors in Fastify's shape. */
 const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { config }) => {
@@ -42,17 +22,9 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
     {
       schema: {
         summary: 'Send a verification code',
+        operationId: 'sendVerification',
         body: SendVerificationBody,
-        response: {
-          201: Type.Object({
-            phone: Type.String(),
-            channel: Type.String(),
-            expiresAt: Type.String({ format: 'date-time' }),
-            code: Type.Optional(Type.String()),
-          }),
-          '4xx': ErrorBody,
-          '5xx': ErrorBody,
-        },
+        response: SendVerificationResponses,
       },
     },
     async (request, reply) => {
@@ -72,8 +44,9 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
     {
       schema: {
         summary: 'Check a verification code (approves it at most once)',
+        operationId: 'checkVerification',
         body: CheckVerificationBody,
-        response: { 200: Type.Object({ status: Type.Literal('approved') }), '4xx': ErrorBody, '5xx': ErrorBody },
+        response: CheckVerificationResponses,
       },
     },
     async (request, reply) => {
@@ -88,17 +61,9 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
     {
       schema: {
         summary: 'Send a notification SMS with a template',
+        operationId: 'sendNotification',
         body: NotificationBody,
-        response: {
-          201: Type.Object({
-            phone: Type.String(),
-            channel: Type.String(),
-            templateCode: Type.String(),
-            bizId: Type.Optional(Type.String()),
-          }),
-          '4xx': ErrorBody,
-          '5xx': ErrorBody,
-        },
+        response: NotificationResponses,
       },
     },
     async (request, reply) => {
