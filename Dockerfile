@@ -11,6 +11,7 @@ COPY tsconfig.json tsconfig.build.json server.ts ./
 COPY src ./src
 COPY plugins ./plugins
 COPY scripts ./scripts
+COPY tools ./tools
 RUN npm run build
 
 # Runtime: plain JavaScript and the production dependencies only (no tsx, esbuild, typescript, vitest).
@@ -25,5 +26,6 @@ EXPOSE 3000
 # Liveness without curl (not in slim images): GET /healthz on the service's own port.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz',{signal:AbortSignal.timeout(3000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# The service; the audit CLI is in the same image: `node dist/scripts/audit.js --help`.
+# The service. Also in the image: the audit CLI, `node dist/scripts/audit.js --help`, and the Dysmsapi
+# double for trying SMS_PROVIDER=aliyun locally, `node dist/tools/fake-dysmsapi/cli.js`.
 CMD ["node", "dist/server.js"]

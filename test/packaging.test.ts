@@ -156,6 +156,14 @@ describe('the compiled build (npm run build, then node dist/server.js)', () => {
     expect(await run.exited).toBe(0);
     expect(run.stdout()).toContain('node dist/scripts/audit.js');
   });
+
+  it('runs the Dysmsapi double compiled (as in the image): node dist/tools/fake-dysmsapi/cli.js', async () => {
+    const run = spawnNode(['dist/tools/fake-dysmsapi/cli.js'], { FAKE_SMS_PORT: '0' });
+    const [, url] = await run.waitForOutput(/fake Dysmsapi listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    expect((await fetch(url as string)).status).toBeGreaterThanOrEqual(400);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+  });
 });
 
 describe('supported Node versions', () => {
