@@ -76,8 +76,8 @@ export interface Started {
 }
 
 /**
- * `node [nodeArgs] --import tsx <script>` with `env` (on top of a minimal PATH/HOME environment),
- * listening on `port`; resolves once GET `readyPath` answers 200.
+ * `node [nodeArgs] <script>` (with `--import tsx` for a `.ts` script) with `env` (on top of a minimal
+ * PATH/HOME environment), listening on `port`; resolves once GET `readyPath` answers 200.
  */
 export async function startNodeServer(opts: {
   cwd: string;
@@ -95,7 +95,7 @@ export async function startNodeServer(opts: {
   }
   Object.assign(env, opts.env, { PORT: String(opts.port), HOST: '127.0.0.1' });
   const child = own(
-    spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.script], {
+    spawn(process.execPath, [...(opts.nodeArgs ?? []), ...(opts.script.endsWith('.ts') ? ['--import', 'tsx'] : []), opts.script], {
       cwd: opts.cwd,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

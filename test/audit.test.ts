@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../src/domain/audit/audit.js';
 import { buildTestApp, type TestApp } from './support/app.js';
+import { COMMAND_HELP, COMMAND_OPTIONS, MAIN_HELP } from '../scripts/audit/help.js';
 import { spawnTsx } from './support/node-process.js';
 import { STORE_KINDS, createHarness, requireRedisUrl, until, type StoreHarness } from './support/stores.js';
 
@@ -233,6 +234,7 @@ describe('npm run audit', () => {
     const all = cli(['export']);
     expect(await all.exited).toBe(0);
     expect(all.lines().map((l) => l.n)).toEqual(['1', '2', '3', '4']);
+    expect(all.stderr()).toBe('exported 4 events\n');
     expect(all.lines()[0]).toMatchObject({ id: expect.stringMatching(/^\d+-\d+$/), time: expect.any(String), event: 'notice.sent' });
 
     const byPhone = cli(['export', '--phone', '13800000001']);
@@ -257,6 +259,7 @@ describe('npm run audit', () => {
     for (let i = 0; i < total; i++) await append('+8613800000001', 'login', i);
     const first = cli(['follow', '--group', 'shipper', '--consumer', 'c1', '--batch', '7']);
     await until(() => first.lines().length >= 50, 15_000);
+    expect(first.stderr()).toMatch(/^follow: new consumer group "shipper" on \S+audit, starting with the oldest retained event, as consumer "c1"\n/);
     first.child.kill('SIGKILL');
     await first.exited;
     const printedBefore = first.lines().map((l) => l.id as string);
@@ -264,6 +267,9 @@ describe('npm run audit', () => {
 
     for (let i = total; i < total + 20; i++) await append('+8613800000001', 'login', i);
     const second = cli(['follow', '--group', 'shipper', '--consumer', 'c1', '--batch', '7']);
+    await until(() => second.stderr().includes('\n'), 15_000);
+    // Killed after writing a batch and before acknowledging it, or between batches.
+    expect(second.stderr()).toMatch(/^follow: resuming consumer group "shipper" on \S+ as consumer "c1" after event \d+-\d+ \(\d{4}-[^)]+Z\)(; first the [1-7] events? consumer "c1" read before without acknowledging)?; \d+ newer events not yet delivered to the group\n$/);
     const expected = (await h.store.audit.page({}, { limit: 10_000 })).events.map((e) => e.id);
     expect(expected).toHaveLength(total + 20);
     await until(() => {
@@ -276,5 +282,82 @@ describe('npm run audit', () => {
     expect(new Set(printed)).toEqual(new Set(expected));
     // At least once, and duplicated at most by the one batch in flight when it was killed.
     expect(printed.length - expected.length).toBeLessThanOrEqual(7);
+  });
+
+  it('export --progress reports on stderr every n events, and the total', async () => {
+    for (let i = 0; i < 5; i++) await append('+8613800000001', 'login', i);
+    const run = cli(['export', '--progress', '2']);
+    expect(await run.exited).toBe(0);
+    expect(run.lines()).toHaveLength(5);
+    expect(run.stderr()).toBe('exported 2 events…\nexported 4 events…\nexported 5 events\n');
+    const none = cli(['export', '--phone', '13900000000']);
+    expect(await none.exited).toBe(0);
+    expect(none.stdout()).toBe('');
+    expect(none.stderr()).toBe('exported 0 events\n');
+  });
+
+  it('follow says where it resumes: after the last delivered event, with what is left for the group', async () => {
+    for (let i = 0; i < 4; i++) await append('+8613800000001', 'login', i);
+    const first = cli(['follow', '--group', 'g', '--consumer', 'c', '--new-only']);
+    await until(() => first.stderr().includes('\n'), 15_000);
+    expect(first.stderr()).toMatch(/^follow: new consumer group "g" on \S+, starting with events arriving from now on \(--new-only\), as consumer "c"\n$/);
+    await append('+8613800000001', 'login', 4);
+    await until(() => first.lines().length === 1, 15_000);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    const lastId = first.lines()[0]?.id as string;
+    for (let i = 5; i < 8; i++) await append('+8613800000001', 'login', i);
+
+    const second = cli(['follow', '--group', 'g', '--consumer', 'c']);
+    await until(() => second.lines().length === 3, 15_000);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    const time = new Date(Number(lastId.split('-')[0])).toISOString();
+    expect(second.stderr()).toBe(`follow: resuming consumer group "g" on ${h.prefix}audit as consumer "c" after event ${lastId} (${time}); 3 newer events not yet delivered to the group\n`);
+    expect(second.lines().map((l) => l.n)).toEqual(['5', '6', '7']);
+  });
+});
+
+describe('npm run audit --help', () => {
+  /** No Redis variables at all: help must not need Redis. */
+  const cli = (args: string[]) => spawnTsx('scripts/audit.ts', args, {});
+
+  it.each([
+    [['--help'], MAIN_HELP],
+    [['help'], MAIN_HELP],
+    [['export', '--help'], COMMAND_HELP.export],
+    [['follow', '-h'], COMMAND_HELP.follow],
+    [['help', 'follow'], COMMAND_HELP.follow],
+  ])('%j prints the help on stdout and exits 0', async (args, text) => {
+    const run = cli(args);
+    expect(await run.exited).toBe(0);
+    expect(run.stdout()).toBe(`${text}\n`);
+    expect(run.stderr()).toBe('');
+  });
+
+  it.each(Object.keys(COMMAND_OPTIONS))('the help of %s describes every flag it accepts', (command) => {
+    const help = COMMAND_HELP[command] as string;
+    const options = COMMAND_OPTIONS[command] ?? {};
+    expect(Object.keys(options).length).toBeGreaterThan(1);
+    for (const [name, option] of Object.entries(options)) {
+      // A line of the flag list: the flag, its argument for a string flag, then a description.
+      const line = new RegExp(`^ {2}(-${option.short ?? '_'}, )?--${name}${option.type === 'string' ? ' <[^>]+>' : ''} +\\S`, 'm');
+      expect(help, `--${name}`).toMatch(line);
+    }
+    expect(MAIN_HELP).toContain(command);
+  });
+
+  it('answers a bad command line with exit 2 and a pointer to the help', async () => {
+    const unknownFlag = cli(['export', '--bogus']);
+    expect(await unknownFlag.exited).toBe(2);
+    expect(unknownFlag.stderr()).toMatch(/'--bogus'[\s\S]*export --help/);
+    const unknownCommand = cli(['exprot']);
+    expect(await unknownCommand.exited).toBe(2);
+    expect(unknownCommand.stderr()).toMatch(/unknown command "exprot"/);
+    const none = cli([]);
+    expect(await none.exited).toBe(2);
+    const noRedis = cli(['export']);
+    expect(await noRedis.exited).toBe(2);
+    expect(noRedis.stderr()).toMatch(/REDIS_URL/);
   });
 });

@@ -16,20 +16,33 @@ export interface ServerProcess extends NodeProcess {
   output(): { stdout: string; stderr: string };
 }
 
-/** `server.ts` as `npm start` runs it, on an ephemeral loopback port unless `env` says otherwise. */
+/** `server.ts` (through tsx, as `npm run dev` runs it), on an ephemeral loopback port unless `env` says otherwise. */
 export function startServer(env: Record<string, string>): ServerProcess {
-  const run = spawnTsx('server.ts', [], { PORT: '0', HOST: '127.0.0.1', ...env });
+  return serverOf(spawnTsx('server.ts', [], { PORT: '0', HOST: '127.0.0.1', ...env }));
+}
+
+/** The compiled `dist/server.js` as `npm start` and the Docker image run it (after `npm run build`). */
+export function startCompiledServer(env: Record<string, string>): ServerProcess {
+  return serverOf(spawnNode(['dist/server.js'], { PORT: '0', HOST: '127.0.0.1', ...env }));
+}
+
+function serverOf(run: NodeProcess): ServerProcess {
   const listening = run.waitForOutput(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/).then((match) => match[1] as string);
   listening.catch(() => {}); // awaited only by the tests that expect the server to come up
   return { ...run, listening, output: () => ({ stdout: run.stdout(), stderr: run.stderr() }) };
 }
 
 /**
- * `node --import tsx <script> …args` from the repo root, as `npm start` / `npm run …` run it, with only
+ * `node --import tsx <script> …args` from the repo root, as `npm run dev` / `npm run …` run it, with only
  * PATH, HOME and `env` in its environment, its output collected.
  */
 export function spawnTsx(script: string, args: string[], env: Record<string, string>): NodeProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+  return spawnNode(['--import', 'tsx', script, ...args], env);
+}
+
+/** `node …args` (this test run's Node) from the repo root, with only PATH, HOME and `env` in its environment. */
+export function spawnNode(args: string[], env: Record<string, string>): NodeProcess {
+  const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
