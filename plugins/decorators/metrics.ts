@@ -26,6 +26,7 @@ export default fp(
     fastify.get(
       '/metrics',
       {
+        config: { auth: 'ops' },
         schema: {
           summary: 'Prometheus metrics',
           description: 'Requests, sends, checks, notices, limits, provider and store latency, process metrics (text format 0.0.4).',

@@ -4,7 +4,9 @@ import type { TemplateValue } from '../../../src/domain/sms-provider.js';
 import { legacyPhoneRefusalMessage, legacyRefusalMessage } from './messages.js';
 import { StoreUnavailableError } from '../../../src/domain/store-unavailable.js';
 import type { CheckCodeResult, SendCodeResult, SendNoticeResult } from '../../../src/domain/verification/verification-service.js';
+import type { RouteAuth } from '../../hooks/auth.js';
 import { loggableError } from '../../hooks/errors.js';
+import { requestContext } from '../request-context.js';
 
 export interface LegacyRoutesOptions {
   readonly config: Config;
@@ -21,7 +23,7 @@ export interface LegacyBody {
  * OpenAPI descriptions only: the bodies go in `config.openapi`, which Fastify never validates, so the
  * routes keep accepting any JSON and answering bad input with HTTP 200 and a body code.
  */
-function documented(summary: string, description: string, properties: Record<string, object>): RouteShorthandOptions {
+function documented(auth: RouteAuth, summary: string, description: string, properties: Record<string, object>): RouteShorthandOptions {
   const outcome = {
     type: 'object',
     properties: { code: { type: 'integer' }, message: { type: 'string' }, data: {} },
@@ -30,6 +32,7 @@ function documented(summary: string, description: string, properties: Record<str
   return {
     schema: { summary, description: `${description}\n\nAlways HTTP 200; the outcome is the body \`code\`.`, tags: ['legacy'] },
     config: {
+      auth,
       openapi: {
         body: { type: 'object', description: 'Any JSON object; fields are checked by the handler, not the schema', properties },
         response: { 200: { description: 'The outcome, whatever it is', ...outcome } },
@@ -43,6 +46,7 @@ const LegacyChannel = { type: 'string', description: 'What the code is for, e.g.
 
 const LEGACY_DOCS = {
   sendCode: documented(
+    { scope: 'verify' },
     'Send a verification code (seed contract)',
     'Body codes: 200 sent (data: the code with EXPOSE_CODE); 400 invalid input (`参数错误: <field>`), blocked number or ' +
       'send failure; 401/402/403 the 1st/2nd/3rd SEND_LIMITS window refused; 403 the per-phone limit; 429 per-IP or ' +
@@ -50,12 +54,14 @@ const LEGACY_DOCS = {
     { phone: LegacyPhone, channel: LegacyChannel },
   ),
   checkCode: documented(
+    { scope: 'verify' },
     'Check a verification code (seed contract)',
     'Body codes: 200 verified; 400 invalid input; 401 expired, already used, too many attempts or too many wrong ' +
       'codes for the phone; 405 wrong code; 406 no code was sent; 500 store unavailable.',
     { phone: LegacyPhone, channel: LegacyChannel, code: { type: ['string', 'number'], description: 'The digits received' } },
   ),
   sendNotice: documented(
+    { scope: 'notify' },
     'Send a notification SMS (seed contract)',
     'Body codes: 200 sent; 400 invalid input, blocked number or send failure; 500 store unavailable.',
     {
@@ -122,7 +128,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
     const result = await fastify.verification.sendCode({
       phone: text(body.phone),
       channel: body.channel,
-      context: { ip: request.ip, caller: request.caller, logger: request.log },
+      context: requestContext(request),
     });
     return sendCodeAnswer(result, config);
   });
@@ -133,7 +139,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
       phone: text(body.phone),
       channel: body.channel,
       code: text(body.code),
-      context: { ip: request.ip, caller: request.caller, logger: request.log },
+      context: requestContext(request),
     });
     return checkAnswer(result);
   });
@@ -147,7 +153,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
       channel: body.channel,
       templateCode: body.template_code,
       templateParam,
-      context: { ip: request.ip, caller: request.caller, logger: request.log },
+      context: requestContext(request),
     });
     return noticeAnswer(result);
   });

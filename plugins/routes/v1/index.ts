@@ -4,6 +4,7 @@ import { CHANNEL_PATTERN } from '../../../src/domain/channels/channel.js';
 import type { Config } from '../../../src/config/config.js';
 import type { CheckCodeResult, Invalid, SendCodeResult, SendNoticeResult } from '../../../src/domain/verification/verification-service.js';
 import { Errors, withExtra } from '../../hooks/errors.js';
+import { requestContext } from '../request-context.js';
 
 export interface V1RoutesOptions {
   readonly config: Config;
@@ -40,6 +41,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
   fastify.post(
     '/v1/verifications',
     {
+      config: { auth: { scope: 'verify' } },
       schema: {
         summary: 'Send a verification code',
         body: SendVerificationBody,
@@ -56,7 +58,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
       },
     },
     async (request, reply) => {
-      const result = await fastify.verification.sendCode({ ...request.body, context: { ip: request.ip, caller: request.caller, logger: request.log } });
+      const result = await fastify.verification.sendCode({ ...request.body, context: requestContext(request) });
       if (result.kind !== 'sent') throw sendError(result, reply);
       return reply.code(201).send({
         phone: result.phone.e164,
@@ -70,6 +72,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
   fastify.post(
     '/v1/verifications/check',
     {
+      config: { auth: { scope: 'verify' } },
       schema: {
         summary: 'Check a verification code (approves it at most once)',
         body: CheckVerificationBody,
@@ -77,7 +80,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
       },
     },
     async (request, reply) => {
-      const result = await fastify.verification.checkCode({ ...request.body, context: { ip: request.ip, caller: request.caller, logger: request.log } });
+      const result = await fastify.verification.checkCode({ ...request.body, context: requestContext(request) });
       if (result.kind === 'checked' && result.status === 'approved') return { status: 'approved' as const };
       throw checkError(result, reply);
     },
@@ -86,6 +89,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
   fastify.post(
     '/v1/notifications',
     {
+      config: { auth: { scope: 'notify' } },
       schema: {
         summary: 'Send a notification SMS with a template',
         body: NotificationBody,
@@ -105,7 +109,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
       const result = await fastify.verification.sendNotice({
         ...request.body,
         templateParam: request.body.templateParam ?? {},
-        context: { ip: request.ip, caller: request.caller, logger: request.log },
+        context: requestContext(request),
       });
       if (result.kind !== 'sent') throw sendError(result, reply);
       return reply.code(201).send({
