@@ -63,6 +63,31 @@ describe('auth declared on each route', () => {
   });
 });
 
+describe('the OpenAPI document, from the same declarations', () => {
+  it('groups each route and names the scope it needs; open routes need no key', async () => {
+    const app = await buildApp(loadConfig({ LOG_LEVEL: 'silent' }), { logger: false });
+    const doc = (await app.inject({ url: '/docs/json' })).json();
+    await app.close();
+    const operation = (path: string, method: string) => doc.paths[path][method] as { tags: string[]; description?: string; security?: unknown };
+    const expected: Array<[string, string, string, string]> = [
+      ['/v1/verifications', 'post', 'v1', '`verify` scope'],
+      ['/v1/verifications/check', 'post', 'v1', '`verify` scope'],
+      ['/v1/notifications', 'post', 'v1', '`notify` scope'],
+      ['/sms_message/verify_code', 'post', 'legacy', '`verify` scope'],
+      ['/sms_message/sendNotice', 'post', 'legacy', '`notify` scope'],
+      ['/v1/audit', 'get', 'audit', '`audit` scope'],
+      ['/metrics', 'get', 'ops', '`PROTECT_OPS_ROUTES`'],
+      ['/healthz', 'get', 'ops', 'Needs no API key'],
+    ];
+    for (const [path, method, tag, note] of expected) {
+      expect(operation(path, method).tags, path).toEqual([tag]);
+      expect(operation(path, method).description, path).toContain(note);
+    }
+    expect(operation('/healthz', 'get').security).toEqual([]);
+    expect(operation('/metrics', 'get').security).toBeUndefined();
+  });
+});
+
 describe('API key scopes', () => {
   let t: TestApp;
   afterEach(async () => {
