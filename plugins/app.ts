@@ -1,6 +1,8 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Server, ServerOptions } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../src/config/config.js';
+import { compileTrust } from '../src/config/trust-proxy.js';
 import type { SmsProvider } from '../src/domain/sms-provider.js';
 import type { VerificationStore } from '../src/domain/store.js';
 import { notFoundHandler, v1ErrorHandler } from './hooks/errors.js';
@@ -26,33 +28,54 @@ export interface BuildAppOptions {
 
 /** The whole service as a Fastify instance, ready to `inject` or `listen`. */
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
-  const serverOptions: FastifyServerOptions = {
+  const trust = compileTrust(config.trustProxy);
+  const serverOptions: FastifyHttpOptions<Server> = {
     logger: options.logger === false ? false : withSafeSerializers({ level: config.logLevel, ...asObject(options.logger) }),
     bodyLimit: config.bodyLimitBytes,
-    // Fastify accepts a hop count at run time (see its trustProxy docs); its types omit number.
-    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
+    // One trust decision for the client address (request.ip) and the request id.
+    trustProxy: trust,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     // X-Request-Id from a trusted proxy, else a fresh UUID; logged as `reqId`, echoed as x-request-id.
-    genReqId: requestIdGenerator(config.trustProxy),
+    genReqId: requestIdGenerator(trust),
+    ...timeouts(config.requestTimeoutMs),
   };
   const app = Fastify(serverOptions).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler(v1ErrorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
-  // Docs first: swagger collects the routes registered after it. Metrics before the parts it measures.
+  // Auth first: it checks every route's declaration as it is added. Then docs: swagger collects the
+  // routes registered after it. Metrics before the parts it measures.
+  await app.register(auth, { keys: config.apiKeys, protectOpsRoutes: config.protectOpsRoutes });
   await app.register(docs);
   await app.register(requestId);
   await app.register(metrics);
   await app.register(storePlugin, { config, store: options.store });
   await app.register(smsPlugin, { config, provider: options.sms });
   await app.register(verificationPlugin, { config });
-  await app.register(auth, { keys: config.apiKeys, protectOpsRoutes: config.protectOpsRoutes });
   await app.register(health, { storeTimeoutMs: config.storeTimeoutMs });
   await app.register(legacyRoutes, { config });
   await app.register(v1Routes, { config });
   await app.register(auditRoutes);
   return app;
+}
+
+/**
+ * Slow clients: the headers and body of a request must arrive within `REQUEST_TIMEOUT_MS` of its first
+ * byte (or of the connection, for its first request), else Node answers 408 and closes the connection;
+ * Node looks for such connections every `checkMs`. An idle keep-alive connection is closed after
+ * `KEEP_ALIVE_TIMEOUT_MS`, longer than the 60 s a proxy (nginx, cloud load balancers) keeps an idle
+ * upstream connection, so the proxy closes first and never reuses one the service just closed.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
+function timeouts(requestTimeoutMs: number): { requestTimeout: number; keepAliveTimeout: number; http: ServerOptions } {
+  const checkMs = Math.max(50, Math.min(1000, Math.floor(requestTimeoutMs / 4)));
+  return {
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    http: { requestTimeout: requestTimeoutMs, headersTimeout: requestTimeoutMs, connectionsCheckingInterval: checkMs },
+  };
 }
 
 type LoggerOptions = Exclude<FastifyServerOptions['logger'], boolean | undefined>;

@@ -74,7 +74,14 @@ describe('caller authentication', () => {
 
   it('refuses a key outside its channels with 403, on every API', async () => {
     const file = join(tmpdir(), `keys-${process.pid}-${Date.now()}.json`);
-    writeFileSync(file, JSON.stringify([{ name: 'shop', token: SHOP_TOKEN, channels: ['login'] }, { name: 'crm', token: CRM_TOKEN }]));
+    // shop also reads the audit trail (its own channel's): the audit needs the `audit` scope.
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { name: 'shop', token: SHOP_TOKEN, channels: ['login'], scopes: ['verify', 'notify', 'audit'] },
+        { name: 'crm', token: CRM_TOKEN },
+      ]),
+    );
     t = await buildTestApp('memory', { API_KEYS_FILE: file });
     const shop = `Bearer ${SHOP_TOKEN}`;
     const forbidden = { statusCode: 403, code: 'FORBIDDEN', error: 'Forbidden', message: 'Forbidden' };

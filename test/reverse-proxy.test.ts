@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../plugins/app.js';
 import { loadConfig } from '../src/config/config.js';
-import { spawnNginx, type SpawnedNginx } from './support/nginx.js';
+import { spawnNginx, type NginxOptions, type SpawnedNginx } from './support/nginx.js';
 import { RecordingSmsProvider } from './support/recording-sms.js';
 import { freePort } from './support/redis-server.js';
 import { requireRedisUrl, uniquePrefix } from './support/stores.js';
@@ -16,8 +16,19 @@ interface Instance {
   readonly handled: number;
 }
 
-/** One HTTP call from a chosen loopback address, as a distinct client would make it. */
-function call(port: number, path: string, body: object, from = '127.0.0.1'): Promise<{ status: number; body: any }> {
+interface Answer {
+  readonly status: number;
+  readonly body: any;
+}
+
+/** One HTTP call from a chosen loopback address, as a distinct client would make it, with its response headers. */
+function exchange(
+  port: number,
+  path: string,
+  body: object,
+  from = '127.0.0.1',
+  headers: Record<string, string> = {},
+): Promise<Answer & { headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
     const req = request(
@@ -28,17 +39,22 @@ function call(port: number, path: string, body: object, from = '127.0.0.1'): Pro
         method: 'POST',
         localAddress: from,
         agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
       },
       (res) => {
         let text = '';
         res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), headers: res.headers }));
       },
     );
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+async function call(port: number, path: string, body: object, from = '127.0.0.1', headers: Record<string, string> = {}): Promise<Answer> {
+  const { status, body: answer } = await exchange(port, path, body, from, headers);
+  return { status, body: answer };
 }
 
 describe('two instances on one Redis behind nginx', () => {
@@ -127,5 +143,43 @@ describe('two instances on one Redis behind nginx', () => {
     expect((await call(nginx.port, '/v1/verifications', { phone: '13900000009', channel: 'ip' }, '127.0.0.3')).status).toBe(201);
     const events = (await instances[0]!.app.store.audit.page({ channel: 'ip' }, { limit: 10 })).events;
     expect(events.map((e) => e.fields.ip)).toEqual(['127.0.0.2', '127.0.0.2', '127.0.0.2', '127.0.0.2', '127.0.0.3']);
+  });
+});
+
+describe.each<NginxOptions['forwardedFor']>(['append', 'replace'])('one instance behind nginx (X-Forwarded-For: %s) with TRUST_PROXY=1', (forwardedFor) => {
+  let app: FastifyInstance;
+  let nginx: SpawnedNginx;
+
+  beforeAll(async () => {
+    const config = loadConfig({ LOG_LEVEL: 'silent', TRUST_PROXY: '1', IP_SEND_LIMITS: '3/1h', PHONE_SEND_LIMITS: 'off' });
+    app = await buildApp(config, { logger: false, sms: new RecordingSmsProvider() });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    nginx = await spawnNginx(await freePort(), [typeof address === 'object' && address ? address.port : 0], { forwardedFor });
+  }, 30_000);
+
+  afterAll(async () => {
+    await nginx?.stop();
+    await app?.close();
+  });
+
+  it('gives each client its own per-IP bucket and audit ip, whatever X-Forwarded-For the client itself sends', async () => {
+    const send = (phone: string, from: string, i: number) =>
+      call(nginx.port, '/v1/verifications', { phone, channel: 'login' }, from, { 'x-forwarded-for': `203.0.113.${i}` });
+    for (let i = 0; i < 3; i++) expect((await send(`1390000000${i}`, '127.0.0.2', i)).status).toBe(201);
+    // A fresh forged address on every try does not buy the client a fresh bucket.
+    const refused = await send('13900000009', '127.0.0.2', 9);
+    expect(refused).toMatchObject({ status: 429, body: { code: 'IP_RATE_LIMITED' } });
+    expect((await send('13900000009', '127.0.0.3', 10)).status).toBe(201);
+    const events = (await app.store.audit.page({ channel: 'login' }, { limit: 10 })).events;
+    expect(events.map((e) => e.fields.ip)).toEqual(['127.0.0.2', '127.0.0.2', '127.0.0.2', '127.0.0.2', '127.0.0.3']);
+  });
+
+  it('keeps the X-Request-Id the proxy passes on: the same trust decision as the address', async () => {
+    const res = await exchange(nginx.port, '/v1/verifications', { phone: '13900000010', channel: 'login' }, '127.0.0.4', {
+      'x-request-id': 'edge-7f3a',
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers['x-request-id']).toBe('edge-7f3a');
   });
 });

@@ -14,6 +14,8 @@ export interface paths {
         /**
          * Prometheus metrics
          * @description Requests, sends, checks, notices, limits, provider and store latency, process metrics (text format 0.0.4).
+         *
+         *     Needs an API key (any scope) when `PROTECT_OPS_ROUTES` is on, the default when keys are configured.
          */
         get: operations["getMetrics"];
         put?: never;
@@ -31,7 +33,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: the process runs */
+        /**
+         * Liveness: the process runs
+         * @description Needs no API key.
+         */
         get: operations["getLiveness"];
         put?: never;
         post?: never;
@@ -48,7 +53,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the store answers and the process is not shutting down */
+        /**
+         * Readiness: the store answers and the process is not shutting down
+         * @description Needs no API key.
+         */
         get: operations["getReadiness"];
         put?: never;
         post?: never;
@@ -72,6 +80,8 @@ export interface paths {
          * @description Body codes: 200 sent (data: the code with EXPOSE_CODE); 400 invalid input (`参数错误: <field>`), blocked number or send failure; 401/402/403 the 1st/2nd/3rd SEND_LIMITS window refused; 403 the per-phone limit; 429 per-IP or global limit; 500 store unavailable.
          *
          *     Always HTTP 200; the outcome is the body `code`.
+         *
+         *     Needs an API key with the `verify` scope when keys are configured (otherwise `403 FORBIDDEN`).
          */
         post: operations["legacySendVerification"];
         delete?: never;
@@ -94,6 +104,8 @@ export interface paths {
          * @description Body codes: 200 verified; 400 invalid input; 401 expired, already used, too many attempts or too many wrong codes for the phone; 405 wrong code; 406 no code was sent; 500 store unavailable.
          *
          *     Always HTTP 200; the outcome is the body `code`.
+         *
+         *     Needs an API key with the `verify` scope when keys are configured (otherwise `403 FORBIDDEN`).
          */
         post: operations["legacyCheckVerification"];
         delete?: never;
@@ -116,6 +128,8 @@ export interface paths {
          * @description Body codes: 200 sent; 400 invalid input, blocked number or send failure; 500 store unavailable.
          *
          *     Always HTTP 200; the outcome is the body `code`.
+         *
+         *     Needs an API key with the `notify` scope when keys are configured (otherwise `403 FORBIDDEN`).
          */
         post: operations["legacySendNotification"];
         delete?: never;
@@ -135,7 +149,9 @@ export interface paths {
         put?: never;
         /**
          * Send a verification code
-         * @description **Errors** (body `{statusCode, code, error, message}`):
+         * @description Needs an API key with the `verify` scope when keys are configured (otherwise `403 FORBIDDEN`).
+         *
+         *     **Errors** (body `{statusCode, code, error, message}`):
          *
          *     | Status | Code | Meaning |
          *     | --- | --- | --- |
@@ -176,7 +192,9 @@ export interface paths {
         put?: never;
         /**
          * Check a verification code (approves it at most once)
-         * @description **Errors** (body `{statusCode, code, error, message}`):
+         * @description Needs an API key with the `verify` scope when keys are configured (otherwise `403 FORBIDDEN`).
+         *
+         *     **Errors** (body `{statusCode, code, error, message}`):
          *
          *     | Status | Code | Meaning |
          *     | --- | --- | --- |
@@ -216,7 +234,9 @@ export interface paths {
         put?: never;
         /**
          * Send a notification SMS with a template
-         * @description **Errors** (body `{statusCode, code, error, message}`):
+         * @description Needs an API key with the `notify` scope when keys are configured (otherwise `403 FORBIDDEN`).
+         *
+         *     **Errors** (body `{statusCode, code, error, message}`):
          *
          *     | Status | Code | Meaning |
          *     | --- | --- | --- |
@@ -251,7 +271,9 @@ export interface paths {
         };
         /**
          * Read audit events (filter by phone, channel, time)
-         * @description **Errors** (body `{statusCode, code, error, message}`):
+         * @description Needs an API key with the `audit` scope when keys are configured (otherwise `403 FORBIDDEN`).
+         *
+         *     **Errors** (body `{statusCode, code, error, message}`):
          *
          *     | Status | Code | Meaning |
          *     | --- | --- | --- |

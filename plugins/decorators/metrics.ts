@@ -32,7 +32,7 @@ export default fp(
           description: 'Requests, sends, checks, notices, limits, provider and store latency, process metrics (text format 0.0.4).',
           tags: ['ops'],
         },
-        config: { openapi: { response: { 200: { description: 'The metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+        config: { auth: 'ops', openapi: { response: { 200: { description: 'The metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
       },
       async (_request, reply) => reply.type(metrics.contentType).send(await metrics.text()),
     );

@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifySchema, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import packageJson from '../../package.json' with { type: 'json' };
+import { declareContextAuth, routeAuthOf, type RouteAuth } from './auth.js';
 import { withErrorResponses } from './error-responses.js';
 import { Errors } from './errors.js';
 
@@ -77,13 +78,21 @@ const TAGS = [
   { name: 'ops', description: 'Health, readiness and metrics' },
 ];
 
-/** Tag by URL, for routes that do not name their own. */
-function tagOf(url: string): string | undefined {
-  if (url === '/v1/audit') return 'audit';
-  if (url.startsWith('/v1/')) return 'v1';
-  if (url.startsWith('/sms_message/')) return 'legacy';
-  if (url === '/healthz' || url === '/readyz' || url === '/metrics') return 'ops';
-  return undefined;
+/**
+ * What the docs say about who may call a route, from the route's own `auth` declaration (the one the
+ * auth hook enforces): its group, its OpenAPI security (open routes need nothing; the others inherit
+ * the document's bearer scheme) and a sentence naming the scope.
+ */
+function describeAuth(auth: RouteAuth | undefined): { tag?: string; security?: []; note?: string } {
+  if (auth === undefined) return {};
+  if (auth === 'open') return { tag: 'ops', security: [], note: 'Needs no API key.' };
+  if (auth === 'ops') {
+    return { tag: 'ops', note: 'Needs an API key (any scope) when `PROTECT_OPS_ROUTES` is on, the default when keys are configured.' };
+  }
+  return {
+    tag: auth.scope === 'audit' ? 'audit' : 'v1',
+    note: `Needs an API key with the \`${auth.scope}\` scope when keys are configured (otherwise \`403 FORBIDDEN\`).`,
+  };
 }
 
 /** A Markdown table of the error codes a route answers with, with their HTTP statuses. */
@@ -105,9 +114,11 @@ function describeRoute({ schema, url, route }: { schema: FastifySchema; url: str
   schema: FastifySchema;
   url: string;
 } {
-  const described: FastifySchema = { ...schema };
-  const tag = tagOf(url);
+  const described: FastifySchema & { security?: unknown } = { ...schema };
+  const { tag, security, note } = describeAuth(routeAuthOf(route));
   if (!described.tags && tag) described.tags = [tag];
+  if (described.security === undefined && security) described.security = security;
+  if (note) described.description = [described.description, note].filter(Boolean).join('\n\n');
   const codes = methodsOf(route).flatMap((method) => ROUTE_ERRORS[`${method} ${url}`] ?? []);
   if (codes.length > 0) {
     const names = [...new Set([...codes, ...COMMON_ERRORS])];
@@ -142,7 +153,8 @@ export default fp(
             'Sends SMS verification codes and checks them, and sends template notifications, through Alibaba Cloud SMS.',
             'Two APIs: `/v1` (HTTP statuses, errors in Fastify\'s shape, one stable `code` per error) and the',
             'legacy `/sms_message/*` contract (always HTTP 200, outcome in the body `code`).',
-            'When `API_KEYS` is set, both need `Authorization: Bearer <token>`; `/healthz` and `/readyz` never do.',
+            'When `API_KEYS` is set, both need `Authorization: Bearer <token>` of a key with the route\'s scope',
+            '(`verify`: codes, `notify`: notices, `audit`: the audit trail); `/healthz` and `/readyz` never do.',
             'Every response carries an `x-request-id` header.',
           ].join(' '),
         },
@@ -162,7 +174,11 @@ export default fp(
       },
       transform: describeRoute,
     });
-    await fastify.register(swaggerUi, { routePrefix: '/docs' });
+    // The UI's pages, assets and the document itself are ops routes, like /metrics.
+    await fastify.register(async (ui) => {
+      declareContextAuth(ui, 'ops');
+      await ui.register(swaggerUi, { routePrefix: '/docs' });
+    });
   },
-  { name: 'docs', fastify: '5.x' },
+  { name: 'docs', fastify: '5.x', dependencies: ['auth'] },
 );

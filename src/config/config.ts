@@ -64,6 +64,7 @@ export const EnvSchema = Type.Object({
   WORKERS: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 16_384 }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' },
@@ -101,6 +102,8 @@ export interface Config {
   /** Processes serving the port (Node's cluster module); more than one needs Redis. */
   readonly workers: number;
   readonly bodyLimitBytes: number;
+  /** Time for a request's headers and body to arrive; then 408 and the connection closed. */
+  readonly requestTimeoutMs: number;
   /** Per-channel overrides from `CHANNELS_FILE`; channels not in it use the defaults. */
   readonly channels: Readonly<Record<string, ChannelOverride>>;
 }
@@ -210,6 +213,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     workers: env.WORKERS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
   };
 }
 

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { ipBucket } from '../domain/limits/ip-bucket.js';
 import type { LimitScope, SendLimits, Subject } from '../domain/store.js';
 
 /**
@@ -37,7 +37,7 @@ export function limitKey(prefix: string, scope: LimitScope, subject: Subject, li
 }
 
 function ipKeyPart(address: string | undefined): string {
-  return address !== undefined && isIP(address) !== 0 ? address : 'unknown';
+  return ipBucket(address) ?? 'unknown';
 }
 
 /** Wrong guesses of a phone across all its codes. */

@@ -430,15 +430,16 @@ const LAYOUT: ReadonlyArray<readonly [string, RegExp]> = [
 ];
 
 /**
- * Which documented key `key` is (`undefined`: none). `{ip:<ip>}:sends` takes an IP address, or the
- * store's `unknown` for a client address that is not one.
+ * Which documented key `key` is (`undefined`: none). `{ip:<bucket>}:sends` takes an IP address, an
+ * IPv6 /64 network (`2001:db8:1:2::/64`), or the store's `unknown` for a client address that is not an IP.
  */
 export function layoutKind(key: string, prefix: string): string | undefined {
   if (!key.startsWith(prefix)) return undefined;
   const rest = key.slice(prefix.length);
   for (const [kind, pattern] of LAYOUT) if (pattern.test(rest)) return kind;
   const ip = /^\{ip:(.*)\}:sends$/s.exec(rest)?.[1];
-  if (ip !== undefined && (isIP(ip) !== 0 || ip === 'unknown')) return 'ip sends';
+  const network = ip?.endsWith('/64') ? ip.slice(0, -3) : undefined;
+  if (ip !== undefined && (isIP(ip) !== 0 || (network !== undefined && isIP(network) === 6) || ip === 'unknown')) return 'ip sends';
   return undefined;
 }
 

@@ -13,12 +13,18 @@ export interface SpawnedNginx {
 
 export const NO_NGINX_HELP = 'The reverse-proxy suite needs nginx on the PATH (Debian/Ubuntu: apt-get install nginx-light).';
 
-/**
- * nginx in front of `upstreams` (round robin), listening on 127.0.0.1:`port`. It passes the
- * client's address as X-Forwarded-For (overwriting whatever the client sent), like a proxy
- * at the edge of a deployment should.
- */
-export async function spawnNginx(port: number, upstreams: number[]): Promise<SpawnedNginx> {
+export interface NginxOptions {
+  /**
+   * `replace` (default): X-Forwarded-For is the client's address, whatever the client sent, like a proxy
+   * at the edge of a deployment should. `append`: the common `$proxy_add_x_forwarded_for`, which keeps
+   * what the client sent and adds the client's address at the end (what `TRUST_PROXY=1` is for).
+   */
+  readonly forwardedFor?: 'replace' | 'append';
+}
+
+/** nginx in front of `upstreams` (round robin), listening on 127.0.0.1:`port`. */
+export async function spawnNginx(port: number, upstreams: number[], options: NginxOptions = {}): Promise<SpawnedNginx> {
+  const forwardedFor = options.forwardedFor === 'append' ? '$proxy_add_x_forwarded_for' : '$remote_addr';
   const dir = mkdtempSync(join(tmpdir(), 'nginx-'));
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub));
   const conf = join(dir, 'nginx.conf');
@@ -48,7 +54,7 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
       proxy_pass http://service;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-For ${forwardedFor};
     }
   }
 }

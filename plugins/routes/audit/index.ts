@@ -34,6 +34,7 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/v1/audit',
     {
+      config: { auth: { scope: 'audit' } },
       schema: {
         summary: 'Read audit events (filter by phone, channel, time)',
         operationId: 'readAudit',
@@ -69,8 +70,12 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         { phone, channel: q.channel, since, until },
         { limit, cursor },
       );
+      // The auth hook lets a channel-limited key name only its channels; this keeps any page (whatever
+      // its cursor or filter) to those channels, should a request ever reach here without naming one.
+      const allowed = request.callerChannels;
+      const visible = allowed ? page.events.filter((event) => allowed.has(event.fields.channel ?? '')) : page.events;
       return {
-        events: page.events.map(toJson),
+        events: visible.map(toJson),
         ...(page.cursor ? { nextCursor: encodeCursor(page.cursor) } : {}),
       };
     },

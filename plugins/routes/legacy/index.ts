@@ -4,7 +4,9 @@ import type { TemplateValue } from '../../../src/domain/sms-provider.js';
 import { legacyPhoneRefusalMessage, legacyRefusalMessage } from './messages.js';
 import { StoreUnavailableError } from '../../../src/domain/store-unavailable.js';
 import type { CheckCodeResult, SendCodeResult, SendNoticeResult } from '../../../src/domain/verification/verification-service.js';
+import type { RouteAuth } from '../../hooks/auth.js';
 import { loggableError } from '../../hooks/errors.js';
+import { requestContext } from '../request-context.js';
 
 export interface LegacyRoutesOptions {
   readonly config: Config;
@@ -22,6 +24,7 @@ export interface LegacyBody {
  * routes keep accepting any JSON and answering bad input with HTTP 200 and a body code.
  */
 function documented(
+  auth: RouteAuth,
   operationId: string,
   summary: string,
   description: string,
@@ -36,6 +39,7 @@ function documented(
   return {
     schema: { summary, operationId, description: `${description}\n\nAlways HTTP 200; the outcome is the body \`code\`.`, tags: ['legacy'] },
     config: {
+      auth,
       openapi: {
         body: {
           type: 'object',
@@ -59,6 +63,7 @@ const LegacyChannel = { type: 'string', description: 'What the code is for, e.g.
 
 const LEGACY_DOCS = {
   sendCode: documented(
+    { scope: 'verify' },
     'legacySendVerification',
     'Send a verification code (seed contract)',
     'Body codes: 200 sent (data: the code with EXPOSE_CODE); 400 invalid input (`参数错误: <field>`), blocked number or ' +
@@ -68,6 +73,7 @@ const LEGACY_DOCS = {
     { phone: LEGACY_EXAMPLE.phone, channel: LEGACY_EXAMPLE.channel },
   ),
   checkCode: documented(
+    { scope: 'verify' },
     'legacyCheckVerification',
     'Check a verification code (seed contract)',
     'Body codes: 200 verified; 400 invalid input; 401 expired, already used, too many attempts or too many wrong ' +
@@ -76,6 +82,7 @@ const LEGACY_DOCS = {
     LEGACY_EXAMPLE,
   ),
   sendNotice: documented(
+    { scope: 'notify' },
     'legacySendNotification',
     'Send a notification SMS (seed contract)',
     'Body codes: 200 sent; 400 invalid input, blocked number or send failure; 500 store unavailable.',
@@ -144,7 +151,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
     const result = await fastify.verification.sendCode({
       phone: text(body.phone),
       channel: body.channel,
-      context: { ip: request.ip, caller: request.caller, logger: request.log },
+      context: requestContext(request),
     });
     return sendCodeAnswer(result, config);
   });
@@ -155,7 +162,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
       phone: text(body.phone),
       channel: body.channel,
       code: text(body.code),
-      context: { ip: request.ip, caller: request.caller, logger: request.log },
+      context: requestContext(request),
     });
     return checkAnswer(result);
   });
@@ -169,7 +176,7 @@ const legacyRoutes: FastifyPluginAsync<LegacyRoutesOptions> = async (fastify, { 
       channel: body.channel,
       templateCode: body.template_code,
       templateParam,
-      context: { ip: request.ip, caller: request.caller, logger: request.log },
+      context: requestContext(request),
     });
     return noticeAnswer(result);
   });

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Config } from '../../../src/config/config.js';
 import type { CheckCodeResult, Invalid, SendCodeResult, SendNoticeResult } from '../../../src/domain/verification/verification-service.js';
 import { Errors, withExtra } from '../../hooks/errors.js';
+import { requestContext } from '../request-context.js';
 import {
   CheckVerificationBody,
   CheckVerificationResponses,
@@ -20,6 +21,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
   fastify.post(
     '/v1/verifications',
     {
+      config: { auth: { scope: 'verify' } },
       schema: {
         summary: 'Send a verification code',
         operationId: 'sendVerification',
@@ -28,7 +30,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
       },
     },
     async (request, reply) => {
-      const result = await fastify.verification.sendCode({ ...request.body, context: { ip: request.ip, caller: request.caller, logger: request.log } });
+      const result = await fastify.verification.sendCode({ ...request.body, context: requestContext(request) });
       if (result.kind !== 'sent') throw sendError(result, reply);
       return reply.code(201).send({
         phone: result.phone.e164,
@@ -42,6 +44,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
   fastify.post(
     '/v1/verifications/check',
     {
+      config: { auth: { scope: 'verify' } },
       schema: {
         summary: 'Check a verification code (approves it at most once)',
         operationId: 'checkVerification',
@@ -50,7 +53,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
       },
     },
     async (request, reply) => {
-      const result = await fastify.verification.checkCode({ ...request.body, context: { ip: request.ip, caller: request.caller, logger: request.log } });
+      const result = await fastify.verification.checkCode({ ...request.body, context: requestContext(request) });
       if (result.kind === 'checked' && result.status === 'approved') return { status: 'approved' as const };
       throw checkError(result, reply);
     },
@@ -59,6 +62,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
   fastify.post(
     '/v1/notifications',
     {
+      config: { auth: { scope: 'notify' } },
       schema: {
         summary: 'Send a notification SMS with a template',
         operationId: 'sendNotification',
@@ -70,7 +74,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
       const result = await fastify.verification.sendNotice({
         ...request.body,
         templateParam: request.body.templateParam ?? {},
-        context: { ip: request.ip, caller: request.caller, logger: request.log },
+        context: requestContext(request),
       });
       if (result.kind !== 'sent') throw sendError(result, reply);
       return reply.code(201).send({
