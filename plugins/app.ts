@@ -22,6 +22,8 @@ export interface BuildAppOptions {
   /** Ready-made parts (tests); otherwise built from `config`. */
   readonly store?: VerificationStore;
   readonly sms?: SmsProvider;
+  /** This process is one of `WORKERS`: `/metrics` answers for all of them (server.ts sets it). */
+  readonly clusterWorker?: boolean;
 }
 
 /** The whole service as a Fastify instance, ready to `inject` or `listen`. */
@@ -43,7 +45,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   // Docs first: swagger collects the routes registered after it. Metrics before the parts it measures.
   await app.register(docs);
   await app.register(requestId);
-  await app.register(metrics);
+  await app.register(metrics, { globalSendLimits: config.limits.global, clusterWorker: options.clusterWorker });
   await app.register(storePlugin, { config, store: options.store });
   await app.register(smsPlugin, { config, provider: options.sms });
   await app.register(verificationPlugin, { config });
