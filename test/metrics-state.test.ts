@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_ACCESS_KEYS, FakeDysmsapi } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
+import { FakeDysmsapi } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
+import { aliyunEnv } from './support/aliyun-env.js';
 import { buildTestApp, startInstance, type AppInstance, type TestApp } from './support/app.js';
 import { brokenStore } from './support/broken-store.js';
 import { matching, value } from './support/prometheus.js';
@@ -96,16 +97,7 @@ describe('sms_provider_circuit_state', () => {
     fake.reset();
   });
 
-  const aliyun = (extra: Record<string, string>) => ({
-    SMS_PROVIDER: 'aliyun',
-    ALIYUN_SMS_ENDPOINT: fake.url,
-    ALIBABA_CLOUD_ACCESS_KEY_ID: 'testAkId',
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET: DEFAULT_ACCESS_KEYS.testAkId as string,
-    ALIYUN_SMS_SIGN_NAME: '阿里云短信测试',
-    ALIYUN_SMS_TEMPLATE_CODE: 'SMS_154950909',
-    ALIYUN_SMS_TIMEOUT_MS: '2000',
-    ...extra,
-  });
+  const aliyun = (extra: Record<string, string>) => aliyunEnv(fake.url, extra);
   const state = (text: string) =>
     Object.fromEntries(matching(text, 'sms_provider_circuit_state', { provider: 'aliyun' }).map((s) => [s.labels.state, s.value]));
 
