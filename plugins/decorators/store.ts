@@ -29,8 +29,10 @@ export default fp<StorePluginOptions>(
     }
     // Every store call is timed and its failures counted (`store_operation_duration_seconds`, `store_errors_total`).
     fastify.decorate('store', instrumentStore(store, fastify.metrics));
-    // `store_connected`: a ping at each scrape (on the store itself, so scrapes do not count as operations).
-    fastify.metrics.watchStore(() => answersWithin(store, config.storeTimeoutMs));
+    // `store_connected`: a ping at each scrape (on the store itself, so scrapes do not count as operations),
+    // bounded well inside the 5 s the primary waits for each worker's metrics with WORKERS > 1.
+    const scrapePingMs = Math.min(config.storeTimeoutMs, 2000);
+    fastify.metrics.watchStore(() => answersWithin(store, scrapePingMs));
     fastify.addHook('onClose', async () => store.close());
   },
   { name: 'store', fastify: '5.x', dependencies: ['metrics'] },
