@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { startServer } from './support/node-process.js';
-import { total } from './support/prometheus.js';
+import { Metrics } from '../src/metrics/metrics.js';
+import { total, value } from './support/prometheus.js';
 import { requireRedisUrl, uniquePrefix, until } from './support/stores.js';
 
 const SENDS = 120;
@@ -64,6 +65,14 @@ describe('/metrics with WORKERS=2', () => {
       expect(total(final, 'sms_code_sends_total', { outcome: 'sent' })).toBe(SENDS);
       expect(total(final, 'http_requests_total', { route: '/v1/verifications', method: 'POST', status_code: '201' })).toBe(SENDS);
       expect(total(final, 'sms_code_sends_total')).toBe(SENDS);
+      // every family one process exports is there, gauges combined as their aggregator says
+      const declared = (text: string) => [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
+      const omitted = ['process_start_time_seconds']; // per process, meaningless summed (prom-client omits it)
+      const single = declared(await new Metrics().text()).filter((name) => !omitted.includes(name as string));
+      expect(single.length).toBeGreaterThan(20);
+      expect(declared(final)).toEqual(expect.arrayContaining(single));
+      expect(value(final, 'store_connected')).toBe(1);
+      expect(total(final, 'sms_verify_build_info')).toBe(1);
       // both workers answered sends and scrapes (else this test would prove nothing)
       const pidsServing = (url: string) =>
         new Set(
@@ -79,5 +88,5 @@ describe('/metrics with WORKERS=2', () => {
       server.child.kill('SIGTERM');
       await server.exited;
     }
-  });
+  }, 90_000);
 });
