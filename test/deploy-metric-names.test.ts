@@ -24,7 +24,7 @@ const KEYWORDS = new Set([
 const SCRAPE_LABELS = new Set(['instance', 'job']);
 
 /** Every metric a PromQL expression selects, with the label names of its matchers. */
-export function selectors(expr: string): Selector[] {
+function selectors(expr: string): Selector[] {
   const text = expr
     .replace(/\$\{[^}]*\}|\$\w+/g, '') // Grafana variables ($__rate_interval, $instance)
     .replace(/\[[^\]]*\]/g, '') // ranges
@@ -82,6 +82,35 @@ function alertQueries(): Query[] {
   const rules = parse(readFileSync(ALERTS, 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string; record?: string; expr: string }> }> };
   return rules.groups.flatMap((group) => group.rules.map((rule) => ({ where: `alert ${rule.alert ?? rule.record}`, expr: String(rule.expr) })));
 }
+
+describe('the Grafana dashboard', () => {
+  it('is importable: unique panel ids inside the 24-column grid, every query on the $datasource variable', () => {
+    interface Panel {
+      id: number;
+      type: string;
+      gridPos: { x: number; y: number; w: number; h: number };
+      datasource?: { uid?: string };
+      targets?: Array<{ refId: string; datasource?: { uid?: string } }>;
+    }
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+      uid: string;
+      title: string;
+      panels: Panel[];
+      templating: { list: Array<{ name: string; type: string; query?: unknown }> };
+    };
+    expect(dashboard.uid).toMatch(/^[a-z0-9-]{1,40}$/);
+    expect(dashboard.templating.list).toContainEqual(expect.objectContaining({ name: 'datasource', type: 'datasource', query: 'prometheus' }));
+    const ids = dashboard.panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const panel of dashboard.panels) {
+      expect(panel.gridPos.x + panel.gridPos.w, `panel ${panel.id}`).toBeLessThanOrEqual(24);
+      if (panel.type === 'row') continue;
+      expect(panel.datasource?.uid, `panel ${panel.id}`).toBe('${datasource}');
+      expect(panel.targets?.length, `panel ${panel.id}`).toBeGreaterThan(0);
+      for (const target of panel.targets ?? []) expect(target.datasource?.uid).toBe('${datasource}');
+    }
+  });
+});
 
 describe('extracting metric names from PromQL', () => {
   it('finds the selected metrics and their matchers, not functions, keywords, labels, numbers or variables', () => {
