@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './plugins/app.js';
 import { loggableError } from './plugins/hooks/errors.js';
 import { ConfigError, loadConfig } from './src/config/config.js';
+import { answerPrimary, serveClusterMetrics } from './src/metrics/cluster.js';
 
 /** The process entry: read the config once, build the app, listen, close on a signal. */
 async function main(): Promise<void> {
@@ -22,7 +23,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  const app = await buildApp(config);
+  if (cluster.isWorker) answerPrimary();
+  const app = await buildApp(config, { clusterWorker: cluster.isWorker });
   let closing = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
@@ -38,8 +40,10 @@ async function main(): Promise<void> {
  * `WORKERS` > 1: this process only forks the workers, which share the listening socket
  * (Node's cluster module), and passes SIGTERM/SIGINT on to them; it exits when they all have,
  * with 0 only if each of them drained cleanly. A worker that dies unasked is replaced.
+ * It also answers the workers' `/metrics` with the sum over all of them.
  */
 function superviseWorkers(count: number, shutdownTimeoutMs: number): void {
+  serveClusterMetrics();
   let stopping = false;
   let failed = false;
   for (let i = 0; i < count; i++) cluster.fork();

@@ -24,6 +24,8 @@ export interface BuildAppOptions {
   /** Ready-made parts (tests); otherwise built from `config`. */
   readonly store?: VerificationStore;
   readonly sms?: SmsProvider;
+  /** This process is one of `WORKERS`: `/metrics` answers for all of them (server.ts sets it). */
+  readonly clusterWorker?: boolean;
 }
 
 /** The whole service as a Fastify instance, ready to `inject` or `listen`. */
@@ -49,7 +51,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(auth, { keys: config.apiKeys, protectOpsRoutes: config.protectOpsRoutes });
   await app.register(docs);
   await app.register(requestId);
-  await app.register(metrics);
+  await app.register(metrics, { globalSendLimits: config.limits.global, clusterWorker: options.clusterWorker });
   await app.register(storePlugin, { config, store: options.store });
   await app.register(smsPlugin, { config, provider: options.sms });
   await app.register(verificationPlugin, { config });

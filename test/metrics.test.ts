@@ -4,41 +4,11 @@ import { MemoryStore } from '../src/stores/memory/memory-store.js';
 import type { VerificationStore } from '../src/domain/store.js';
 import { buildTestApp, type TestApp } from './support/app.js';
 import { brokenStore } from './support/broken-store.js';
+import { samples, value } from './support/prometheus.js';
 import { TEST_AUDIT } from './support/stores.js';
 
 const PHONE = '+8613800000000';
 const OTHER = '+8613900000000';
-
-interface Sample {
-  readonly name: string;
-  readonly labels: Record<string, string>;
-  readonly value: number;
-}
-
-/** The samples of a Prometheus text exposition. */
-function samples(text: string): Sample[] {
-  return text
-    .split('\n')
-    .filter((line) => line && !line.startsWith('#'))
-    .map((line) => {
-      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-      if (!match) throw new Error(`not a sample line: ${line}`);
-      const labels: Record<string, string> = {};
-      for (const [, name, value] of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) {
-        labels[name as string] = value as string;
-      }
-      return { name: match[1] as string, labels, value: Number(match[3]) };
-    });
-}
-
-/** The value of the one sample of `name` whose labels include `labels`; 0 when there is none yet. */
-function value(text: string, name: string, labels: Record<string, string> = {}): number {
-  const found = samples(text).filter(
-    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
-  );
-  if (found.length > 1) throw new Error(`${found.length} samples of ${name} match ${JSON.stringify(labels)}`);
-  return found[0]?.value ?? 0;
-}
 
 const FAMILIES = [
   ['http_requests_total', 'counter'],

@@ -4,7 +4,8 @@ import { requireRedisUrl, uniquePrefix, until } from './support/stores.js';
 
 describe('the server process', () => {
   it('with WORKERS=2 serves the port from two processes and exits 0 when they have drained', async () => {
-    const server = startServer({ PORT: '0', HOST: '127.0.0.1', WORKERS: '2', REDIS_URL: requireRedisUrl(), REDIS_PREFIX: uniquePrefix() });
+    // LOG_LEVEL=debug: the probes' request lines, which tell the pids apart, are debug lines.
+    const server = startServer({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', WORKERS: '2', REDIS_URL: requireRedisUrl(), REDIS_PREFIX: uniquePrefix() });
     const base = await server.listening;
     await until(() => (server.output().stdout.match(/Server listening at http:\/\/127\.0\.0\.1/g) ?? []).length >= 2, 15_000);
     const pids = new Set<number>();

@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Requests, sends, checks, notices, limits, provider and store latency, process metrics (text format 0.0.4).
+         * @description Requests, sends, checks, notices, limits, provider and store latency, breaker and store state, build info, process metrics (text format 0.0.4). With WORKERS > 1, the sum over all workers.
          *
          *     Needs an API key (any scope) when `PROTECT_OPS_ROUTES` is on, the default when keys are configured.
          */

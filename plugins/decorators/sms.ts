@@ -3,7 +3,7 @@ import type { Config } from '../../src/config/config.js';
 import type { Logger } from '../../src/domain/logger.js';
 import { instrumentSmsProvider } from '../../src/metrics/metrics.js';
 import { AliyunSmsProvider } from '../../src/providers/aliyun/aliyun-provider.js';
-import { withCircuitBreaker } from '../../src/providers/circuit-breaker.js';
+import { hasBreaker, withCircuitBreaker } from '../../src/providers/circuit-breaker.js';
 import { LogSmsProvider } from '../../src/providers/log-provider.js';
 import type { SmsProvider } from '../../src/domain/sms-provider.js';
 
@@ -25,6 +25,8 @@ export default fp<SmsPluginOptions>(
     const provider = given ?? createProvider(config, fastify.log);
     // Every send is timed and its failures counted (`sms_provider_request_duration_seconds`, `sms_provider_errors_total`).
     fastify.decorate('sms', instrumentSmsProvider(provider, fastify.metrics));
+    // Its circuit, if it has one, as `sms_provider_circuit_state`.
+    if (hasBreaker(provider)) fastify.metrics.watchBreaker(provider.name, () => provider.breakerState());
     fastify.addHook('onClose', async () => provider.close?.());
   },
   { name: 'sms', fastify: '5.x', dependencies: ['metrics'] },

@@ -29,10 +29,28 @@ export default fp<StorePluginOptions>(
     }
     // Every store call is timed and its failures counted (`store_operation_duration_seconds`, `store_errors_total`).
     fastify.decorate('store', instrumentStore(store, fastify.metrics));
+    // `store_connected`: a ping at each scrape (on the store itself, so scrapes do not count as operations),
+    // bounded well inside the 5 s the primary waits for each worker's metrics with WORKERS > 1.
+    const scrapePingMs = Math.min(config.storeTimeoutMs, 2000);
+    fastify.metrics.watchStore(() => answersWithin(store, scrapePingMs));
     fastify.addHook('onClose', async () => store.close());
   },
   { name: 'store', fastify: '5.x', dependencies: ['metrics'] },
 );
+
+/** Whether `store` answers a ping within `ms`. */
+export function answersWithin(store: VerificationStore, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timeout')), ms);
+  });
+  return Promise.race([store.ping(), timeout])
+    .then(
+      () => true,
+      () => false,
+    )
+    .finally(() => clearTimeout(timer));
+}
 
 async function createStore(config: Config, logger: Logger): Promise<VerificationStore> {
   if (!config.redis) return new MemoryStore({ audit: config.audit });

@@ -1,8 +1,10 @@
-import { performance } from 'node:perf_hooks';
-import { collectDefaultMetrics, Counter, Histogram, Registry, type Metric } from 'prom-client';
-import type { SmsProvider } from '../domain/sms-provider.js';
-import type { VerificationStore } from '../domain/store.js';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import type { SendWindow } from '../domain/limits/send-window.js';
+import { BREAKER_STATES, type BreakerState } from '../providers/circuit-breaker.js';
+import { buildInfo } from './build-info.js';
 import type { CheckCodeResult, SendCodeResult, SendNoticeResult, VerificationObserver } from '../domain/verification/verification-service.js';
+
+export { instrumentSmsProvider, instrumentStore } from './instrument.js';
 
 /**
  * What the service counts, on a registry of its own (not prom-client's global one), so that
@@ -85,7 +87,47 @@ export class Metrics implements VerificationObserver {
     registers: [this.registry],
   });
 
+  /*
+   * The gauges below say how things stand. `aggregator` is how the primary combines the workers'
+   * values with WORKERS > 1 (prom-client's cluster aggregation; counters and histograms are summed).
+   */
+  private readonly breakers = new Map<string, () => BreakerState>();
+  private readonly breakerState = new Gauge({
+    name: 'sms_provider_circuit_state',
+    help: 'Provider circuit breaker: 1 for the state it is in (closed, open, half_open, isolated), else 0; summed over workers',
+    labelNames: ['provider', 'state'] as const,
+    registers: [this.registry],
+    aggregator: 'sum',
+    collect: () => this.collectBreakers(),
+  });
+
+  private storeProbe: (() => Promise<boolean>) | undefined;
+  private readonly storeConnected = new Gauge({
+    name: 'store_connected',
+    help: 'Whether the store answers a ping (1) or not (0), read at each scrape; the lowest over workers',
+    registers: [this.registry],
+    aggregator: 'min',
+    collect: async () => {
+      if (this.storeProbe) this.storeConnected.set((await this.storeProbe()) ? 1 : 0);
+    },
+  });
+
+  private readonly globalSendLimit = new Gauge({
+    name: 'sms_global_send_limit',
+    help: 'GLOBAL_SEND_LIMITS: code sends allowed per window for the whole deployment, by limit (as in sms_rate_limit_refusals_total) and window',
+    labelNames: ['limit', 'window'] as const,
+    registers: [this.registry],
+    aggregator: 'first',
+  });
+
   constructor() {
+    new Gauge({
+      name: 'sms_verify_build_info',
+      help: 'Always 1: the service version (package.json) and the Node.js version running it',
+      labelNames: ['version', 'node_version'] as const,
+      registers: [this.registry],
+      aggregator: 'first',
+    }).set({ version: buildInfo.version, node_version: buildInfo.nodeVersion }, 1);
     // The process metrics are the process's: collected once, shown by every registry.
     for (const metric of processMetrics().getMetricsAsArray()) {
       this.registry.registerMetric(metric as unknown as Metric);
@@ -100,6 +142,25 @@ export class Metrics implements VerificationObserver {
   /** Every metric in the Prometheus text exposition format. */
   text(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  /** Reports the circuit of `provider` in `sms_provider_circuit_state`, read at each scrape. */
+  watchBreaker(provider: string, state: () => BreakerState): void {
+    this.breakers.set(safeLabel(provider), state);
+  }
+
+  /** `store_connected` is what `probe` answers at each scrape (it must settle within a bounded time). */
+  watchStore(probe: () => Promise<boolean>): void {
+    this.storeProbe = probe;
+  }
+
+  /** The deployment's send budget (`GLOBAL_SEND_LIMITS`), so alerts can tell when it is nearly spent. */
+  setGlobalSendLimits(windows: readonly SendWindow[]): void {
+    this.globalSendLimit.reset();
+    for (const window of windows) {
+      const duration = window.label.slice(window.label.indexOf('/') + 1);
+      this.globalSendLimit.set({ limit: limitLabel(`global:${window.label}`), window: limitLabel(duration) }, window.count);
+    }
   }
 
   observeHttp(route: string, method: string, statusCode: number, seconds: number): void {
@@ -136,6 +197,14 @@ export class Metrics implements VerificationObserver {
     if (failed) this.storeErrors.inc(labels);
   }
 
+  private collectBreakers(): void {
+    this.breakerState.reset();
+    for (const [provider, state] of this.breakers) {
+      const current = state();
+      for (const name of BREAKER_STATES) this.breakerState.set({ provider, state: name }, name === current ? 1 : 0);
+    }
+  }
+
   private sendLabels(result: SendCodeResult | SendNoticeResult): { outcome: string; reason: string } {
     switch (result.kind) {
       case 'sent':
@@ -147,7 +216,7 @@ export class Metrics implements VerificationObserver {
       case 'send_failed':
         return { outcome: 'send_failed', reason: result.failure };
       case 'rate_limited': {
-        const limit = safeLabel(`${result.scope}:${result.windows[result.window]?.label ?? result.window}`);
+        const limit = limitLabel(`${result.scope}:${result.windows[result.window]?.label ?? result.window}`);
         this.rateLimitRefusals.inc({ limit });
         return { outcome: 'rate_limited', reason: limit };
       }
@@ -177,104 +246,9 @@ function safeLabel(value: string): string {
 }
 
 /**
- * The provider, with every `send` timed by provider and result and every failure counted by the
- * provider's error code. Everything else passes through to the provider unchanged.
+ * A limit as configured (`global:10000/1d`): it comes from the settings, never from a request, so a
+ * count of five digits or more is no phone number and stays as written (alerts match on it).
  */
-export function instrumentSmsProvider(provider: SmsProvider, metrics: Metrics): SmsProvider {
-  const send: SmsProvider['send'] = async (message) => {
-    const started = performance.now();
-    const seconds = (): number => (performance.now() - started) / 1000;
-    try {
-      const outcome = await provider.send(message);
-      metrics.observeProviderCall(provider.name, outcome.ok ? 'ok' : outcome.failure, seconds());
-      if (!outcome.ok) metrics.countProviderError(provider.name, outcome.providerCode);
-      return outcome;
-    } catch (error) {
-      metrics.observeProviderCall(provider.name, 'error', seconds());
-      metrics.countProviderError(provider.name, error instanceof Error ? error.name : 'UnknownError');
-      throw error;
-    }
-  };
-  return new Proxy(provider, {
-    get(target, property) {
-      if (property === 'send') return send;
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
-
-/**
- * The store, with every method that returns a promise timed by operation (the method's name) and
- * every rejection counted. A Proxy, so methods added to the interface later are measured too; the
- * audit reader's methods count as `audit.<name>`. Methods run on the store itself (not the proxy),
- * so private fields keep working.
- */
-export function instrumentStore(store: VerificationStore, metrics: Metrics): VerificationStore {
-  return instrumentAsyncMethods(store, metrics, '', { audit: (reader) => instrumentAsyncMethods(reader, metrics, 'audit.') });
-}
-
-function instrumentAsyncMethods<T extends object>(
-  target: T,
-  metrics: Metrics,
-  prefix: string,
-  nested: Record<string, (value: object) => object> = {},
-): T {
-  const wrapped = new Map<string, { readonly source: unknown; readonly result: unknown }>();
-  return new Proxy(target, {
-    get(object, property) {
-      const value: unknown = Reflect.get(object, property, object);
-      if (typeof property !== 'string') return value;
-      const cached = wrapped.get(property);
-      if (cached && cached.source === value) return cached.result;
-      let result: unknown = value;
-      const wrapNested = nested[property];
-      if (wrapNested && value !== null && typeof value === 'object') {
-        result = wrapNested(value);
-      } else if (typeof value === 'function') {
-        result = timed(prefix + property, value as (...args: unknown[]) => unknown, object, metrics);
-      }
-      wrapped.set(property, { source: value, result });
-      return result;
-    },
-  });
-}
-
-function timed(
-  operation: string,
-  method: (...args: unknown[]) => unknown,
-  self: object,
-  metrics: Metrics,
-): (...args: unknown[]) => unknown {
-  return function (this: unknown, ...args: unknown[]): unknown {
-    const started = performance.now();
-    const done = (failed: boolean): void =>
-      metrics.observeStoreOperation(operation, (performance.now() - started) / 1000, failed);
-    let result: unknown;
-    try {
-      result = method.apply(self, args);
-    } catch (error) {
-      done(true);
-      throw error;
-    }
-    if (!isThenable(result)) return result;
-    return Promise.resolve(result).then(
-      (value) => {
-        done(false);
-        return value;
-      },
-      (error: unknown) => {
-        done(true);
-        throw error;
-      },
-    );
-  };
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
+function limitLabel(value: string): string {
+  return SAFE_LABEL.test(value) ? value : 'other';
 }

@@ -1,5 +1,6 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, LogLevel } from 'fastify';
 import fp from 'fastify-plugin';
+import { answersWithin } from '../../decorators/store.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -25,20 +26,18 @@ const health: FastifyPluginAsync<HealthOptions> = async (fastify, { storeTimeout
   });
 
   // Open: probes carry no key. The docs group and describe them from the same declaration.
+  const logLevel = probeLogLevel(fastify.log.level);
   const liveness = { summary: 'Liveness: the process runs', operationId: 'getLiveness', response: LIVENESS };
-  fastify.get('/healthz', { config: { auth: 'open' }, schema: liveness }, async () => ({ status: 'ok' }));
+  fastify.get('/healthz', { logLevel, config: { auth: 'open' }, schema: liveness }, async () => ({ status: 'ok' }));
 
   const readiness = {
     summary: 'Readiness: the store answers and the process is not shutting down',
     operationId: 'getReadiness',
     response: READINESS,
   };
-  fastify.get('/readyz', { config: { auth: 'open' }, schema: readiness }, async (request, reply) => {
+  fastify.get('/readyz', { logLevel, config: { auth: 'open' }, schema: readiness }, async (request, reply) => {
     if (fastify.draining) return reply.code(503).send({ status: 'draining' });
-    const ready = await withTimeout(fastify.store.ping(), storeTimeoutMs).then(
-      () => true,
-      () => false,
-    );
+    const ready = await answersWithin(fastify.store, storeTimeoutMs);
     if (!ready) request.log.warn('readiness check: store unavailable');
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable' });
   });
@@ -58,10 +57,15 @@ const READINESS = {
 
 export default fp(health, { name: 'health', fastify: '5.x', dependencies: ['store'] });
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('timeout')), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+const LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/**
+ * Probes come every few seconds: their request lines ("incoming request", "request completed") count
+ * as debug. The probe routes log at the service's level when that shows debug, else at `warn` or
+ * above (what they log on purpose, such as an unreachable store, still shows).
+ */
+function probeLogLevel(serviceLevel: string | undefined): LogLevel | undefined {
+  const rank = LEVELS.indexOf(serviceLevel as LogLevel);
+  if (rank < 0) return undefined;
+  return LEVELS[rank <= LEVELS.indexOf('debug') ? rank : Math.max(rank, LEVELS.indexOf('warn'))];
 }
