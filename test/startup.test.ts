@@ -79,7 +79,7 @@ describe('NODE_ENV=production through the real start command', () => {
       expect(server.output().stderr).not.toContain('only-twenty-chars');
       expect(server.output().stdout).not.toMatch(/Server listening/);
     });
-  }, 60_000);
+  }, 120_000);
 
   it('starts with CODE_SECRET_FILE (trailing newline trimmed), ALLOWED_COUNTRIES=* and GLOBAL_SEND_LIMITS=off', async () => {
     const redisUrl = requireRedisUrl();
@@ -128,7 +128,7 @@ describe('start-up messages', () => {
     ]);
   });
 
-  it('warns, outside production, that the code secret is kept in Redis, and names Redis without its password', async () => {
+  it('warns, outside production, that the code secret is kept in Redis, names Redis without its password, and shuts down without a lost-connection line', async () => {
     const redis = await spawnRedisServer(['--requirepass', 'hunter2-password']);
     try {
       const server = start({ REDIS_URL: `redis://:hunter2-password@127.0.0.1:${redis.port}/0` });
@@ -139,6 +139,10 @@ describe('start-up messages', () => {
       );
       expect(logLines(server, /^ready: /)[0]).toMatchObject({ store: `redis single redis://127.0.0.1:${redis.port}/0`, provider: 'log' });
       expect(server.output().stdout + server.output().stderr).not.toContain('hunter2');
+      // Closing the connection on purpose at shutdown is no lost connection.
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+      expect(logLines(server, /^Redis connection lost/)).toEqual([]);
     } finally {
       await redis.stop();
     }

@@ -41,9 +41,10 @@ export async function connectRedis(topology: RedisTopology | string, commandTime
     // Connection errors surface as failed commands (→ 503); ioredis reconnects by itself.
     lastError = errorText(error);
   });
-  let lastNodeError: string | undefined;
+  let lastNode: string | undefined;
   client.on('node error', (error: Error, node: string) => {
-    lastNodeError = `${node}: ${errorText(error)}`;
+    lastNode = node;
+    lastError ??= errorText(error);
   });
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -54,18 +55,21 @@ export async function connectRedis(topology: RedisTopology | string, commandTime
     await Promise.race([client.connect(), deadline]);
   } catch (error) {
     client.disconnect();
-    const cause = [lastError ?? errorText(error), lastNodeError].filter(Boolean).join('; ');
+    const cause = `${lastError ?? errorText(error)}${lastNode ? ` (last node tried: ${lastNode})` : ''}`;
     throw new RedisConnectError(`cannot connect to Redis (${address}): ${redact(cause, resolved)}`);
   } finally {
     clearTimeout(timer);
   }
+  // From here on, a cause is only news if it came after the last time the connection was good.
+  client.on('ready', () => (lastError = undefined));
   watchConnection(client, address, logger, () => lastError);
   return client;
 }
 
 function watchConnection(client: RedisClient, address: string, logger: Logger, lastError: () => string | undefined): void {
   let lost = false;
-  client.on('close', () => {
+  // 'reconnecting', not 'close': a close on purpose (quit at shutdown) is no loss. Every retry emits it.
+  client.on('reconnecting', () => {
     if (lost) return;
     lost = true;
     const cause = lastError();
@@ -81,7 +85,7 @@ function watchConnection(client: RedisClient, address: string, logger: Logger, l
 /** The error's own words and, for a Cluster's, the last node's (`Failed to refresh slots cache.` says little). */
 function errorText(error: unknown): string {
   const { message, lastNodeError } = error as { message?: string; lastNodeError?: { message?: string } };
-  return [message, lastNodeError?.message].filter(Boolean).join(': ') || String(error);
+  return [message, lastNodeError?.message].filter(Boolean).join(' ') || String(error);
 }
 
 function redact(text: string, topology: RedisTopology): string {
