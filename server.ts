@@ -4,6 +4,7 @@ import { buildApp } from './plugins/app.js';
 import { loggableError } from './plugins/hooks/errors.js';
 import { ConfigError, loadConfig } from './src/config/config.js';
 import { answerPrimary, serveClusterMetrics } from './src/metrics/cluster.js';
+import { describeSetup } from './src/config/describe.js';
 
 /** The process entry: read the config once, build the app, listen, close on a signal. */
 async function main(): Promise<void> {
@@ -33,7 +34,10 @@ async function main(): Promise<void> {
       shutDown(app, signal, config.shutdownTimeoutMs);
     });
   }
-  await app.listen({ port: config.port, host: config.host });
+  const address = await app.listen({ port: config.port, host: config.host });
+  const { store, provider } = describeSetup(config);
+  const docs = `${address}/docs`;
+  app.log.info({ store, provider, docs }, `ready: store ${store}, provider ${provider}, API docs at ${docs}`);
 }
 
 /**

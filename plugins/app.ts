@@ -43,6 +43,9 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   };
   const app = Fastify(serverOptions).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Before anything connects: a misspelt REDIS_URL or REDIS_PASSWORD explains what follows.
+  for (const warning of config.warnings) app.log.warn(warning);
+
   app.setErrorHandler(v1ErrorHandler);
   app.setNotFoundHandler(notFoundHandler);
 

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import { channelPolicies } from '../../src/config/channel-policies.js';
 import { generateSecret } from '../../src/domain/codes/code.js';
 import type { Config } from '../../src/config/config.js';
+import { STORED_SECRET_WARNING } from '../../src/config/production.js';
 import { VerificationService } from '../../src/domain/verification/verification-service.js';
 
 declare module 'fastify' {
@@ -20,6 +21,8 @@ export interface VerificationPluginOptions {
  */
 export default fp<VerificationPluginOptions>(
   async (fastify, { config }) => {
+    // Production refuses to start without a configured secret; elsewhere a stored one is only a warning.
+    if (!config.codeSecret && fastify.store.kind === 'redis') fastify.log.warn(STORED_SECRET_WARNING);
     const secret = config.codeSecret ?? (await fastify.store.sharedSecret(generateSecret()));
     const service = new VerificationService({
       store: fastify.store,

@@ -1,9 +1,11 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Type, type Static } from '@sinclair/typebox';
 import { loadChannelsFile, type ChannelOverride } from './channels-file.js';
-import { ConfigError } from './config-error.js';
+import { ConfigError, ConfigProblems } from './config-error.js';
+import { readEnv } from './env-reader.js';
+import { misspelledVariables } from './env-typos.js';
+import { productionRefusals, readCodeSecret } from './production.js';
 
-export { ConfigError };
+export { ConfigError, readEnv };
 export type { AbuseLimits };
 import { loadApiKeysFile, parseApiKeys, type ApiKey } from './api-keys.js';
 import { parseDuration } from './duration.js';
@@ -34,7 +36,8 @@ export const EnvSchema = Type.Object({
   SEND_LIMITS: Type.String({ default: '1/60s,5/1h,10/1d' }),
   SMS_PROVIDER: Type.Union([Type.Literal('log'), Type.Literal('aliyun')], { default: 'log' }),
   EXPOSE_CODE: Type.Boolean({ default: false }),
-  CODE_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  CODE_SECRET: Type.Optional(Type.String()),
+  CODE_SECRET_FILE: Type.Optional(Type.String()),
   STORE_TIMEOUT_MS: Type.Integer({ minimum: 1, maximum: 60_000, default: 1000 }),
   ALIBABA_CLOUD_ACCESS_KEY_ID: Type.Optional(Type.String()),
   ALIBABA_CLOUD_ACCESS_KEY_SECRET: Type.Optional(Type.String()),
@@ -56,7 +59,8 @@ export const EnvSchema = Type.Object({
   NODE_ENV: Type.Optional(Type.String()),
   PHONE_SEND_LIMITS: Type.String({ default: '20/1d' }),
   IP_SEND_LIMITS: Type.String({ default: 'off' }),
-  GLOBAL_SEND_LIMITS: Type.String({ default: 'off' }),
+  // No default in the schema: production requires it set; elsewhere unset means off.
+  GLOBAL_SEND_LIMITS: Type.Optional(Type.String()),
   VERIFY_FAILURE_LIMITS: Type.String({ default: '20/1d' }),
   BLOCKED_PREFIXES: Type.Optional(Type.String()),
   ALLOWED_COUNTRIES: Type.Optional(Type.String()),
@@ -85,7 +89,7 @@ export interface Config {
   readonly sendLimits: readonly SendWindow[];
   readonly smsProvider: 'log' | 'aliyun';
   readonly exposeCode: boolean;
-  /** Unset: a secret generated once and shared through the store. */
+  /** `CODE_SECRET` or `CODE_SECRET_FILE`'s content. Unset: a secret generated once and shared through the store. */
   readonly codeSecret: string | undefined;
   readonly storeTimeoutMs: number;
   readonly logLevel: string;
@@ -106,6 +110,8 @@ export interface Config {
   readonly requestTimeoutMs: number;
   /** Per-channel overrides from `CHANNELS_FILE`; channels not in it use the defaults. */
   readonly channels: Readonly<Record<string, ChannelOverride>>;
+  /** What to warn about at start-up: variables that look like a misspelt setting. */
+  readonly warnings: readonly string[];
 }
 
 export interface AuditConfig {
@@ -128,49 +134,44 @@ export interface AliyunConfig {
   readonly breaker: { readonly threshold: number; readonly cooldownMs: number };
 }
 
-const SECRET_VARIABLES = new Set([
-  'API_KEYS',
-  'REDIS_PASSWORD',
-  'CODE_SECRET',
-  'REDIS_URL',
-  'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
-  'ALIBABA_CLOUD_SECURITY_TOKEN',
-]);
-
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
-  const env = readEnv(EnvSchema, source);
-  const sendLimits = parseSendLimits(env.SEND_LIMITS);
-  if (typeof sendLimits === 'string') throw new ConfigError('SEND_LIMITS', sendLimits);
-  requireOneRedisTopology(env);
+  const problems = new ConfigProblems();
+  const env = readEnv(EnvSchema, source, problems);
+  const production = env.NODE_ENV === 'production';
+  const step = problems.attempt.bind(problems);
+  const sendLimits = step(() => orFail('SEND_LIMITS', parseSendLimits(env.SEND_LIMITS)), []);
+  step(() => requireOneRedisTopology(env), undefined);
   if (env.WORKERS > 1 && !env.REDIS_URL && !env.REDIS_CLUSTER_NODES && !env.REDIS_SENTINELS) {
-    throw new ConfigError('WORKERS', 'above 1 needs Redis (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS): the in-memory store lives in one process');
+    problems.add('WORKERS', 'above 1 needs Redis (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS): the in-memory store lives in one process');
   }
-  const apiKeys = readApiKeys(env);
-  if (apiKeys.length === 0 && env.NODE_ENV === 'production' && !env.ALLOW_UNAUTHENTICATED) {
-    throw new ConfigError(
+  const apiKeys = step(() => readApiKeys(env), undefined) ?? [];
+  if (apiKeys.length === 0 && production && !env.ALLOW_UNAUTHENTICATED && !problems.has('API_KEYS', 'API_KEYS_FILE')) {
+    problems.add(
       'API_KEYS',
       'is required with NODE_ENV=production (or API_KEYS_FILE); set ALLOW_UNAUTHENTICATED=true if a gateway in front authenticates callers',
     );
   }
+  const codeSecret = step(() => readCodeSecret(env, production), undefined);
+  if (production) for (const refusal of productionRefusals(env)) problems.add(refusal.variable, refusal.detail);
   const trustProxy = parseTrustProxy(env.TRUST_PROXY);
   if (trustProxy === undefined) {
-    throw new ConfigError('TRUST_PROXY', `is invalid: expected true, false, a hop count, or IPs/CIDRs (got ${JSON.stringify(env.TRUST_PROXY)})`);
+    problems.add('TRUST_PROXY', `is invalid: expected true, false, a hop count, or IPs/CIDRs (got ${JSON.stringify(env.TRUST_PROXY)})`);
   }
-  if (env.SMS_PROVIDER === 'aliyun') requireAliyunSettings(env);
+  if (env.SMS_PROVIDER === 'aliyun') step(() => requireAliyunSettings(env), undefined);
   const auditRetentionMs = parseDuration(env.AUDIT_RETENTION);
   if (auditRetentionMs === undefined) {
-    throw new ConfigError('AUDIT_RETENTION', `is invalid: expected a duration such as 30d or 12h (got ${JSON.stringify(env.AUDIT_RETENTION)})`);
+    problems.add('AUDIT_RETENTION', `is invalid: expected a duration such as 30d or 12h (got ${JSON.stringify(env.AUDIT_RETENTION)})`);
   }
   if (Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_ID) !== Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_SECRET)) {
-    throw new ConfigError(
+    problems.add(
       env.ALIBABA_CLOUD_ACCESS_KEY_ID ? 'ALIBABA_CLOUD_ACCESS_KEY_SECRET' : 'ALIBABA_CLOUD_ACCESS_KEY_ID',
       'is required with the other half of the AccessKey (or unset both for the default credential chain)',
     );
   }
-  return {
+  const config: Config = {
     port: env.PORT,
     host: env.HOST,
-    redis: redisTopology(env),
+    redis: step(() => redisTopology(env), undefined),
     redisPrefix: env.REDIS_PREFIX,
     codeLength: env.CODE_LENGTH,
     codeTtlMs: env.CODE_TTL_SECONDS * 1000,
@@ -178,7 +179,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sendLimits,
     smsProvider: env.SMS_PROVIDER,
     exposeCode: env.EXPOSE_CODE,
-    codeSecret: env.CODE_SECRET,
+    codeSecret,
     storeTimeoutMs: env.STORE_TIMEOUT_MS,
     logLevel: env.LOG_LEVEL,
     aliyun: {
@@ -191,30 +192,39 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       timeoutMs: env.ALIYUN_SMS_TIMEOUT_MS,
       breaker: { threshold: env.PROVIDER_BREAKER_THRESHOLD, cooldownMs: env.PROVIDER_BREAKER_COOLDOWN_MS },
     },
-    channels: env.CHANNELS_FILE ? loadChannelsFile(env.CHANNELS_FILE) : {},
+    channels: step(() => (env.CHANNELS_FILE ? loadChannelsFile(env.CHANNELS_FILE) : {}), {}),
     audit: {
       stream: env.AUDIT_STREAM ?? `${env.REDIS_PREFIX}audit`,
-      retentionMs: auditRetentionMs,
+      retentionMs: auditRetentionMs ?? 0,
       maxLen: env.AUDIT_MAXLEN,
     },
     apiKeys,
     protectOpsRoutes: env.PROTECT_OPS_ROUTES ?? apiKeys.length > 0,
     limits: {
-      phone: optionalLimits('PHONE_SEND_LIMITS', env.PHONE_SEND_LIMITS),
-      ip: optionalLimits('IP_SEND_LIMITS', env.IP_SEND_LIMITS),
-      global: optionalLimits('GLOBAL_SEND_LIMITS', env.GLOBAL_SEND_LIMITS),
-      verifyFailures: optionalLimits('VERIFY_FAILURE_LIMITS', env.VERIFY_FAILURE_LIMITS),
+      phone: step(() => optionalLimits('PHONE_SEND_LIMITS', env.PHONE_SEND_LIMITS), []),
+      ip: step(() => optionalLimits('IP_SEND_LIMITS', env.IP_SEND_LIMITS), []),
+      global: step(() => optionalLimits('GLOBAL_SEND_LIMITS', env.GLOBAL_SEND_LIMITS ?? 'off'), []),
+      verifyFailures: step(() => optionalLimits('VERIFY_FAILURE_LIMITS', env.VERIFY_FAILURE_LIMITS), []),
     },
     phonePolicy: {
-      blockedPrefixes: env.BLOCKED_PREFIXES === undefined ? [] : orFail('BLOCKED_PREFIXES', parseBlockedPrefixes(env.BLOCKED_PREFIXES), 'a comma list of E.164 prefixes such as +8617,+882'),
-      allowedCountries: env.ALLOWED_COUNTRIES === undefined ? undefined : orFail('ALLOWED_COUNTRIES', parseCountries(env.ALLOWED_COUNTRIES), 'a comma list of ISO country codes such as CN,HK'),
+      blockedPrefixes: step(() => (env.BLOCKED_PREFIXES === undefined ? [] : orFail('BLOCKED_PREFIXES', parseBlockedPrefixes(env.BLOCKED_PREFIXES), 'a comma list of E.164 prefixes such as +8617,+882')), []),
+      allowedCountries: step(() => allowedCountries(env.ALLOWED_COUNTRIES), undefined),
     },
-    trustProxy,
+    trustProxy: trustProxy ?? false,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     workers: env.WORKERS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+    warnings: misspelledVariables(source, Object.keys(EnvSchema.properties)),
   };
+  problems.throwIfAny();
+  return config;
+}
+
+/** `ALLOWED_COUNTRIES`: unset or `*`, every country; else a comma list of ISO codes. */
+function allowedCountries(text: string | undefined): ReadonlySet<string> | undefined {
+  if (text === undefined || text.trim() === '*') return undefined;
+  return orFail('ALLOWED_COUNTRIES', parseCountries(text), 'a comma list of ISO country codes such as CN,HK, or * for all');
 }
 
 /** `off` (or `none`) disables a limit; anything else is windows like SEND_LIMITS. */
@@ -225,7 +235,9 @@ function optionalLimits(variable: string, text: string): SendWindow[] {
   return windows;
 }
 
-function orFail<T>(variable: string, value: T | undefined, expected: string): T {
+function orFail<T>(variable: string, value: T | string | undefined, expected?: string): T {
+  // A parser answers the value, or a string saying what is wrong, or undefined (then `expected` says it).
+  if (typeof value === 'string') throw new ConfigError(variable, `is invalid: ${value}`);
   if (value === undefined) throw new ConfigError(variable, `is invalid: expected ${expected}`);
   return value;
 }
@@ -259,30 +271,4 @@ function redisTopology(env: Env): RedisTopology | undefined {
 function requireAliyunSettings(env: Env): void {
   const missing = (['ALIYUN_SMS_SIGN_NAME', 'ALIYUN_SMS_TEMPLATE_CODE'] as const).filter((name) => !env[name]);
   if (missing.length > 0) throw new ConfigError(missing.join(', '), 'is required when SMS_PROVIDER=aliyun');
-}
-
-/** Picks the schema's variables out of `source` (empty counts as unset), converts, defaults and checks them. */
-export function readEnv<T extends TSchema & { properties: Record<string, TSchema> }>(
-  schema: T,
-  source: Record<string, string | undefined>,
-): Static<T> {
-  const picked: Record<string, string> = {};
-  for (const [name, property] of Object.entries(schema.properties)) {
-    const value = source[name];
-    if (value === undefined || value === '') continue;
-    // TypeBox's Convert truncates "1.5" to 1; an integer setting must be written as one.
-    if (property.type === 'integer' && !/^-?\d+$/.test(value.trim())) {
-      throw new ConfigError(name, `is invalid: Expected an integer (got ${JSON.stringify(value)})`);
-    }
-    picked[name] = value;
-  }
-  const value = Value.Default(schema, Value.Convert(schema, { ...picked }));
-  const error = Value.Errors(schema, value).First();
-  if (error) {
-    const variable = error.path.replace(/^\//, '').split('/')[0] || '(environment)';
-    const raw = picked[variable];
-    const shown = raw === undefined || SECRET_VARIABLES.has(variable) ? '' : ` (got ${JSON.stringify(raw)})`;
-    throw new ConfigError(variable, `is invalid: ${error.message}${shown}`);
-  }
-  return value as Static<T>;
 }

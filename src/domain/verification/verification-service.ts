@@ -181,8 +181,12 @@ export class VerificationService {
     try {
       reservation = await this.deps.store.reserveSend({ ...finish, codeHash: this.hash(key, code) });
     } catch (error) {
+      this.logStoreError('send not reserved: the store did not answer (answered store unavailable; no SMS sent)', finish, error);
       // The script may have run with its answer lost (a timeout): undo, in case it did.
-      await this.releaseAfterFailure({ ...finish, event: { reason: 'store_unavailable' } });
+      await this.releaseAfterFailure(
+        { ...finish, event: { reason: 'store_unavailable' } },
+        'undo of the unanswered reserve failed too: if the reserve did run, it counts until its window passes',
+      );
       throw new StoreUnavailableError({ cause: error });
     }
     if (!reservation.ok) {
@@ -250,11 +254,14 @@ export class VerificationService {
   }
 
   /** The send failed; if the store cannot take the release, the failure is still the answer. */
-  private async releaseAfterFailure(finish: FinishSendInput): Promise<void> {
+  private async releaseAfterFailure(
+    finish: FinishSendInput,
+    unreleased = 'failed send not released: it counts until its window passes',
+  ): Promise<void> {
     try {
       await this.deps.store.releaseSend(finish);
     } catch (error) {
-      this.logStoreError('failed send not released: it counts until its window passes', finish, error);
+      this.logStoreError(unreleased, finish, error);
     }
   }
 
@@ -266,7 +273,7 @@ export class VerificationService {
     }
   }
 
-  private logStoreError(message: string, finish: FinishSendInput, error: unknown): void {
+  private logStoreError(message: string, finish: Pick<FinishSendInput, 'sendId' | 'subject'>, error: unknown): void {
     this.deps.logger.error(
       {
         audit: { outId: finish.sendId, channel: finish.subject.channel },

@@ -66,7 +66,7 @@ const COMMIT_RESULTS: Readonly<Record<string, CommitResult>> = {
 const PHONE_SLOT_SCOPES = new Set(['channel', 'phone']);
 
 export async function connectRedisStore(topology: RedisTopology | string, options: RedisStoreOptions): Promise<RedisStore> {
-  return new RedisStore(await connectRedis(topology, options.commandTimeoutMs), options);
+  return new RedisStore(await connectRedis(topology, options.commandTimeoutMs, options.logger), options);
 }
 
 /**

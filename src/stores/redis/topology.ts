@@ -31,3 +31,28 @@ export function parseHostPorts(variable: string, text: string): HostPort[] {
   }
   return parsed as HostPort[];
 }
+
+/** Where the topology points, for logs and errors: `redis://host:port/db`, never a password. */
+export function describeTopology(topology: RedisTopology): string {
+  switch (topology.kind) {
+    case 'single':
+      return `redis single ${withoutCredentials(topology.url)}`;
+    case 'sentinel':
+      return `redis sentinel ${topology.name} via ${hostPorts(topology.sentinels)}`;
+    case 'cluster':
+      return `redis cluster ${hostPorts(topology.nodes)}`;
+  }
+}
+
+function hostPorts(list: readonly HostPort[]): string {
+  return list.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)).join(',');
+}
+
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return '(unparsable URL)';
+  }
+}
