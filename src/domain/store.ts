@@ -31,17 +31,6 @@ export interface LimitGroup {
   readonly windows: readonly SendWindow[];
 }
 
-/** The limits that apply, in the order refusals are reported: channel, phone, ip, global. */
-export function limitGroups(limits: SendLimits): LimitGroup[] {
-  const groups: LimitGroup[] = [
-    { scope: 'channel', windows: limits.channel },
-    { scope: 'phone', windows: limits.phone },
-    { scope: 'ip', windows: limits.ip?.windows ?? [] },
-    { scope: 'global', windows: limits.global },
-  ];
-  return groups.filter((group) => group.windows.length > 0);
-}
-
 export interface ReserveSendInput {
   readonly subject: Subject;
   /** Written into the code.rate_limited event when the send is refused. */
@@ -145,9 +134,4 @@ export interface VerificationStore {
   /** Calls `listener` each time the store (re)connects after an outage; the memory store never does. */
   onReconnect(listener: () => void): void;
   close(): Promise<void>;
-}
-
-/** How long a code's record is kept: past its TTL it answers *expired* until the longest window has passed. */
-export function codeRecordKeepMs(codeTtlMs: number, windows: readonly SendWindow[]): number {
-  return windows.reduce((max, w) => Math.max(max, w.windowMs), codeTtlMs);
 }

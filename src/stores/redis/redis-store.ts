@@ -7,9 +7,8 @@ import { failuresKey, limitKey, secretKey, subjectKeys } from '../keys.js';
 import { LUA } from './scripts.js';
 import { connectRedis, type RedisClient } from './redis-client.js';
 import type { RedisTopology } from './topology.js';
+import { limitGroups, recordKeepMs } from '../../domain/verification/rules.js';
 import {
-  codeRecordKeepMs,
-  limitGroups,
   type AuditEventFields,
   type CheckCodeInput,
   type CheckResult,
@@ -113,7 +112,7 @@ export class RedisStore implements VerificationStore {
       input.sendId,
       input.codeHash,
       input.codeTtlMs,
-      codeRecordKeepMs(input.codeTtlMs, input.limits.channel),
+      recordKeepMs(input.codeTtlMs, input.limits.channel),
       local.length,
       ...local.flatMap((group) => [group.scope, group.windows.length, ...windowArgs(group.windows)]),
     );
@@ -175,7 +174,7 @@ export class RedisStore implements VerificationStore {
     const reply = await this.client.smsCommitSend(
       ...this.header([keys.code], input.context),
       input.sendId,
-      codeRecordKeepMs(input.codeTtlMs, input.limits.channel),
+      recordKeepMs(input.codeTtlMs, input.limits.channel),
       ...flatten(input.event),
     );
     await this.appendDeferred(input.context, reply.slice(1));
