@@ -47,6 +47,11 @@ export interface RedisStoreOptions {
   readonly audit: AuditSettings;
   /** Where the store reports what it cannot report to a caller (a lost audit append on Cluster). */
   readonly logger?: Logger;
+  /**
+   * Tests only: the clock (ms) every decision is taken at, passed to the scripts instead of Redis
+   * server time, so a test can move time. Production leaves it unset: the scripts read Redis TIME.
+   */
+  readonly clock?: () => number;
 }
 
 /** Audit mode of one script call (see prelude.lua). */
@@ -85,6 +90,7 @@ export class RedisStore implements VerificationStore {
   private readonly settings: AuditSettings;
   private readonly cluster: boolean;
   private readonly logger: Logger;
+  private readonly clock: (() => number) | undefined;
 
   constructor(client: Redis | Cluster, options: RedisStoreOptions) {
     // numberOfKeys is passed per call: the audit stream is an optional last key.
@@ -100,6 +106,7 @@ export class RedisStore implements VerificationStore {
     this.settings = options.audit;
     this.cluster = client.isCluster;
     this.logger = options.logger ?? silentLogger;
+    this.clock = options.clock;
     this.audit = new RedisAuditReader(client, options.auditKey ?? `${options.prefix}audit`);
   }
 
@@ -107,43 +114,51 @@ export class RedisStore implements VerificationStore {
     const keys = subjectKeys(this.prefix, input.subject);
     const all = limitGroups(input.limits);
     const local = this.cluster ? all.filter((group) => PHONE_SLOT_SCOPES.has(group.scope)) : all;
-    const reply = await this.client.smsReserveSend(
-      ...this.header([keys.code, ...this.groupKeys(input, local)], input.context),
-      input.sendId,
-      input.codeHash,
-      input.codeTtlMs,
-      recordKeepMs(input.codeTtlMs, input.limits.channel),
-      local.length,
-      ...local.flatMap((group) => [group.scope, group.windows.length, ...windowArgs(group.windows)]),
-    );
+    const remote = all.filter((group) => !local.includes(group));
+    const outside = await this.reserveRemote(input, remote);
+    let reply: Reply;
+    try {
+      reply = await this.client.smsReserveSend(
+        ...this.header([keys.code, ...this.groupKeys(input, local)], input.context),
+        input.sendId,
+        input.codeHash,
+        input.codeTtlMs,
+        recordKeepMs(input.codeTtlMs, input.limits.channel),
+        local.length,
+        ...local.flatMap((group) => [group.scope, group.windows.length, ...windowArgs(group.windows)]),
+        outside.length,
+        ...outside.flatMap((verdict, i) => {
+          const group = remote[i] as LimitGroup;
+          const label = verdict.refused < 0 ? '' : (group.windows[verdict.refused]?.label ?? '');
+          return [group.scope, verdict.refused, label, verdict.retryAfterMs];
+        }),
+      );
+    } catch (error) {
+      await this.undoRemote(input, remote);
+      throw error;
+    }
     const own = reply[0] === 1 ? 3 : 4;
     await this.appendDeferred(input.context, reply.slice(own));
     if (reply[0] !== 1) {
-      const group = local[Number(reply[1])] as LimitGroup;
+      await this.undoRemote(input, remote.filter((_, i) => outside[i]?.refused === -1));
+      const group = all[Number(reply[1])] as LimitGroup;
       return { ok: false, scope: group.scope, window: Number(reply[2]), retryAfterMs: Number(reply[3]) };
     }
-    const accepted = { ok: true as const, sentAt: Number(reply[1]), expiresAt: Number(reply[2]) };
-    const remote = all.filter((group) => !local.includes(group));
-    return remote.length === 0 ? accepted : this.reserveRemote(input, remote, accepted);
+    return { ok: true as const, sentAt: Number(reply[1]), expiresAt: Number(reply[2]) };
   }
 
   /**
-   * Cluster only: the per-IP and global limits, each in its own slot, after the phone's
-   * reservation succeeded. If any refuses, every reservation of this send is undone, so
-   * a refused send counts nowhere. (A concurrent send may briefly see one of these
-   * reservations and be refused too: the limits err on the side of refusing.)
+   * Cluster only: the per-IP and global limits live in their own slots. Each is reserved there
+   * (if its own windows allow) before the phone's script runs; that script decides the send with
+   * their verdicts, exactly as if every group were its own, and if it refuses, these reservations
+   * are undone, so a refused send counts nowhere. (A concurrent send may briefly see one of them
+   * and be refused too: across slots the limits err on the side of refusing.)
    */
-  private async reserveRemote(
-    input: ReserveSendInput,
-    remote: LimitGroup[],
-    accepted: Extract<ReserveSendResult, { ok: true }>,
-  ): Promise<ReserveSendResult> {
+  private async reserveRemote(input: ReserveSendInput, remote: LimitGroup[]): Promise<Array<{ refused: number; retryAfterMs: number }>> {
+    if (remote.length === 0) return [];
     const keys = this.groupKeys(input, remote);
-    const undo = (reserved: string[]) =>
-      Promise.allSettled([...reserved.map((key) => this.client.zrem(key, input.sendId)), this.release(input, [], AUDIT_OFF)]);
-    let replies: Reply[];
     try {
-      replies = await Promise.all(
+      const replies = await Promise.all(
         remote.map((group, i) =>
           this.client.smsReserveLimit(
             ...this.header([keys[i] as string], input.context, AUDIT_OFF),
@@ -153,20 +168,18 @@ export class RedisStore implements VerificationStore {
           ),
         ),
       );
+      return replies.map((reply) =>
+        reply[0] === 1 ? { refused: -1, retryAfterMs: 0 } : { refused: Number(reply[1]), retryAfterMs: Number(reply[2]) },
+      );
     } catch (error) {
       // A slot did not answer: undo what may have been reserved (ZREM of a send id never added is harmless).
-      await undo(keys);
+      await this.undoRemote(input, remote);
       throw error;
     }
-    const refusedAt = replies.findIndex((reply) => reply[0] !== 1);
-    if (refusedAt < 0) return accepted;
+  }
 
-    const refused = remote[refusedAt] as LimitGroup;
-    const retryAfterMs = Math.max(...replies.map((reply) => (reply[0] === 1 ? 0 : Number(reply[2]))));
-    await undo(keys.filter((_, i) => replies[i]?.[0] === 1));
-    const label = refused.windows[Number(replies[refusedAt]?.[1])]?.label;
-    await this.appendAudit(input.context, { event: 'code.rate_limited', reason: `${refused.scope}:${label}` });
-    return { ok: false, scope: refused.scope, window: Number(replies[refusedAt]?.[1]), retryAfterMs };
+  private async undoRemote(input: ReserveSendInput, groups: LimitGroup[]): Promise<void> {
+    await Promise.allSettled(this.groupKeys(input, groups).map((key) => this.client.zrem(key, input.sendId)));
   }
 
   async commitSend(input: FinishSendInput): Promise<CommitResult> {
@@ -190,16 +203,12 @@ export class RedisStore implements VerificationStore {
     ]);
   }
 
-  private async release(
-    input: Pick<FinishSendInput, 'subject' | 'context' | 'sendId' | 'limits'>,
-    event: string[],
-    mode?: string,
-  ): Promise<void> {
+  private async release(input: FinishSendInput, event: string[]): Promise<void> {
     const keys = subjectKeys(this.prefix, input.subject);
     const all = limitGroups(input.limits);
     const local = this.cluster ? all.filter((group) => PHONE_SLOT_SCOPES.has(group.scope)) : all;
     const reply = await this.client.smsReleaseSend(
-      ...this.header([keys.code, ...this.groupKeys(input, local)], input.context, mode),
+      ...this.header([keys.code, ...this.groupKeys(input, local)], input.context),
       input.sendId,
       local.length,
       ...event,
@@ -287,6 +296,7 @@ export class RedisStore implements VerificationStore {
       chosen,
       this.settings.retentionMs,
       this.settings.maxLen ?? 0,
+      this.clock ? this.clock() : '',
       fields.length / 2,
       ...fields,
     ];

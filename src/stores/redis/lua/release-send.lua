@@ -7,7 +7,10 @@ local now = now_ms()
 local send_id = ARGV[ARG0 + 1]
 local groups = tonumber(ARGV[ARG0 + 2])
 for g = 1, groups do redis.call('ZREM', KEYS[1 + g], send_id) end
+live_code(KEYS[1], now)
 redis.call('HDEL', KEYS[1], 'p:' .. send_id)
+-- No current code and no other pending one: the record goes (the memory store drops it too).
+if redis.call('HEXISTS', KEYS[1], 'h') == 0 and redis.call('HLEN', KEYS[1]) <= 1 then redis.call('DEL', KEYS[1]) end
 
 local extra = { 'event', 'code.send_failed' }
 for i = ARG0 + 3, #ARGV do extra[#extra + 1] = ARGV[i] end
