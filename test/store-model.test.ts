@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { parseSendLimits } from '../src/config/send-limits.js';
 import type { AuditContext } from '../src/domain/audit/audit.js';
 import type { SendWindow } from '../src/domain/limits/send-window.js';
-import type { SendLimits, Subject, VerificationStore } from '../src/domain/store.js';
+import type { SendLimits, SendPlan, Subject, VerificationStore } from '../src/domain/store.js';
+import { planSend } from '../src/domain/verification/rules.js';
 import { MemoryStore } from '../src/stores/memory/memory-store.js';
 import { connectRedisStore } from '../src/stores/redis/redis-store.js';
 import { parseHostPorts } from '../src/stores/redis/topology.js';
@@ -67,14 +68,15 @@ const limitsOf = (subject: Subject, ip: string | undefined): SendLimits => ({
   ip: ip === undefined ? undefined : { address: ip, windows: IP_LIMITS },
   global: GLOBAL_LIMITS,
 });
-const finishOf = (send: Send, event: Record<string, string>) => ({
-  subject: send.subject,
-  context: contextOf(send.subject, send.ip),
-  event,
-  sendId: send.sendId,
-  codeTtlMs: CHANNELS[send.subject.channel as ChannelName].ttlMs,
-  limits: limitsOf(send.subject, send.ip),
-});
+const planOf = (send: Send): SendPlan =>
+  planSend({
+    subject: send.subject,
+    context: contextOf(send.subject, send.ip),
+    sendId: send.sendId,
+    codeHash: send.hash,
+    codeTtlMs: CHANNELS[send.subject.channel as ChannelName].ttlMs,
+    limits: limitsOf(send.subject, send.ip),
+  });
 
 /** Runs `act` on every store in turn and asserts they all answer like the first (the memory store), and audit alike. */
 async function onEveryStore<T>(real: Real, what: string, act: (store: VerificationStore) => Promise<T>): Promise<T> {
@@ -108,17 +110,9 @@ class Reserve implements fc.AsyncCommand<Model, Real> {
     const sendId = `send-${model.counter}`;
     const hash = `H${model.counter}`;
     this.sent = sendId;
-    const result = await onEveryStore(real, this.toString(), (store) =>
-      store.reserveSend({
-        subject,
-        context: contextOf(subject, ip),
-        sendId,
-        codeHash: hash,
-        codeTtlMs: CHANNELS[this.channel].ttlMs,
-        limits: limitsOf(subject, ip),
-      }),
-    );
-    model.sends.push({ subject, ip, sendId, hash, reserved: result.ok, released: false });
+    const send: Send = { subject, ip, sendId, hash, reserved: false, released: false };
+    const result = await onEveryStore(real, this.toString(), (store) => store.reserveSend(planOf(send)));
+    model.sends.push({ ...send, reserved: result.ok });
   }
   toString = () => `reserve(${PHONES[this.phone]}, ${this.channel}, ip ${IPS[this.ip] ?? 'none'})${this.sent ? ` = ${this.sent}` : ''}`;
 }
@@ -140,12 +134,12 @@ class Finish implements fc.AsyncCommand<Model, Real> {
     const send = candidates[this.pick % candidates.length] as Send;
     this.picked = send.sendId;
     if (this.how === 'commit') {
-      await onEveryStore(real, this.toString(), (store) => store.commitSend(finishOf(send, { provider: 'model' })));
+      await onEveryStore(real, this.toString(), (store) => store.commitSend(planOf(send), { provider: 'model' }));
       return;
     }
     send.released = true;
     await onEveryStore(real, this.toString(), (store) =>
-      store.releaseSend(finishOf(send, { reason: 'isp.SYSTEM_ERROR', provider: 'model' })),
+      store.releaseSend(planOf(send), { reason: 'isp.SYSTEM_ERROR', provider: 'model' }),
     );
   }
   toString = () => `${this.how}(${this.picked ?? `#${this.pick}`})`;
@@ -169,7 +163,7 @@ class ReleaseUnreserved implements fc.AsyncCommand<Model, Real> {
       reserved: false,
       released: true,
     };
-    await onEveryStore(real, this.toString(), (store) => store.releaseSend(finishOf(send, { reason: 'store_unavailable' })));
+    await onEveryStore(real, this.toString(), (store) => store.releaseSend(planOf(send), { reason: 'store_unavailable' }));
   }
   toString = () => `releaseUnreserved(${PHONES[this.phone]}, ${this.channel}, ip ${IPS[this.ip] ?? 'none'})`;
 }

@@ -1,6 +1,7 @@
 import { longestWindowMs, type WindowsVerdict } from '../limits/windows.js';
 import type { SendWindow } from '../limits/send-window.js';
-import type { AuditEventFields, CheckStatus, CommitResult, LimitGroup, LimitScope, SendLimits } from '../store.js';
+import type { AuditEvent } from '../audit/audit.js';
+import type { CheckStatus, CommitResult, LimitGroup, LimitScope, SendLimits, SendPlan } from '../store.js';
 
 /**
  * The store's decision rules, written once. The memory store is these functions plus maps; each
@@ -22,6 +23,11 @@ export function limitGroups(limits: SendLimits): LimitGroup[] {
 /** How long a code's record is kept after a send: past its TTL it answers *expired* until the longest channel window has passed. */
 export function recordKeepMs(codeTtlMs: number, channelWindows: readonly SendWindow[]): number {
   return Math.max(codeTtlMs, longestWindowMs(channelWindows));
+}
+
+/** Plans a send once: its limit groups and record keep time are derived here and nowhere else. */
+export function planSend(input: Omit<SendPlan, 'groups' | 'keepMs'>): SendPlan {
+  return { ...input, groups: limitGroups(input.limits), keepMs: recordKeepMs(input.codeTtlMs, input.limits.channel) };
 }
 
 export type SendVerdict =
@@ -107,7 +113,7 @@ export function judgeCheck(
 }
 
 /** The event a check audits. `outId`: the current code's send id, when there is a current code. */
-export function checkEvent(decision: CheckDecision, outId: string | undefined): AuditEventFields {
+export function checkEvent(decision: CheckDecision, outId: string | undefined): AuditEvent {
   return decision.status === 'approved'
     ? { event: 'code.approved', attempt: decision.attempt, outId }
     : { event: 'code.rejected', reason: decision.status, attempt: decision.attempt, outId };

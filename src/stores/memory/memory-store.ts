@@ -1,25 +1,16 @@
-import { contextFields, flatten, type AuditContext } from '../../domain/audit/audit.js';
+import { contextFields, flatten, namedEvent, type AuditContext, type AuditEvent, type AuditEventFields } from '../../domain/audit/audit.js';
 import { MemoryAuditLog } from './memory-audit-log.js';
 import type { SendWindow } from '../../domain/limits/send-window.js';
 import { judgeWindows, liveEntries, longestWindowMs } from '../../domain/limits/windows.js';
-import {
-  checkEvent,
-  commitOutcome,
-  judgeCheck,
-  judgeSend,
-  limitGroups,
-  recordKeepMs,
-} from '../../domain/verification/rules.js';
+import { checkEvent, commitOutcome, judgeCheck, judgeSend } from '../../domain/verification/rules.js';
 import { failuresKey, limitKey, subjectKeys } from '../keys.js';
-import {
-  type AuditEventFields,
-  type CheckCodeInput,
-  type CheckResult,
-  type CommitResult,
-  type FinishSendInput,
-  type ReserveSendInput,
-  type ReserveSendResult,
-  type VerificationStore,
+import type {
+  CheckCodeInput,
+  CheckResult,
+  CommitResult,
+  ReserveSendResult,
+  SendPlan,
+  VerificationStore,
 } from '../../domain/store.js';
 
 interface CodeState {
@@ -80,9 +71,9 @@ export class MemoryStore implements VerificationStore {
     this.sweeper.unref();
   }
 
-  async reserveSend(input: ReserveSendInput): Promise<ReserveSendResult> {
+  async reserveSend(input: SendPlan): Promise<ReserveSendResult> {
     const now = this.now();
-    const groups = limitGroups(input.limits);
+    const groups = input.groups;
     const keys = groups.map((group) => limitKey('', group.scope, input.subject, input.limits));
     const logs = groups.map((group, i) => this.liveLog(keys[i] as string, group.windows, now));
     const verdict = judgeSend(
@@ -99,7 +90,7 @@ export class MemoryStore implements VerificationStore {
       this.logs.set(keys[i] as string, { entries, keepUntil: now + longestWindowMs(group.windows) });
     });
     const codeKey = subjectKeys('', input.subject).code;
-    const keepUntil = now + recordKeepMs(input.codeTtlMs, input.limits.channel);
+    const keepUntil = now + input.keepMs;
     const record = this.liveCode(codeKey, now) ?? { current: undefined, pending: new Map(), keepUntil };
     record.pending.set(input.sendId, {
       hash: input.codeHash,
@@ -114,7 +105,7 @@ export class MemoryStore implements VerificationStore {
     return { ok: true, sentAt: now, expiresAt: now + input.codeTtlMs };
   }
 
-  async commitSend(input: FinishSendInput): Promise<CommitResult> {
+  async commitSend(input: SendPlan, event: AuditEventFields): Promise<CommitResult> {
     const now = this.now();
     const record = this.liveCode(subjectKeys('', input.subject).code, now);
     const pending = record?.pending.get(input.sendId);
@@ -123,17 +114,17 @@ export class MemoryStore implements VerificationStore {
     if (record && pending) {
       record.pending.delete(input.sendId);
       if (result === 'promoted') record.current = pending;
-      const keepUntil = pending.sentAt + recordKeepMs(input.codeTtlMs, input.limits.channel);
+      const keepUntil = pending.sentAt + input.keepMs;
       record.keepUntil = Math.max(record.keepUntil, keepUntil);
     }
     const unconfirmed = result === 'lost' ? { reason: 'unconfirmed' } : {};
-    this.record(now, input.context, { event: 'code.sent', ...input.event, ...unconfirmed });
+    this.record(now, input.context, namedEvent('code.sent', { ...event, ...unconfirmed }));
     return result;
   }
 
-  async releaseSend(input: FinishSendInput): Promise<void> {
+  async releaseSend(input: SendPlan, event: AuditEventFields): Promise<void> {
     const now = this.now();
-    for (const group of limitGroups(input.limits)) {
+    for (const group of input.groups) {
       const log = this.logs.get(limitKey('', group.scope, input.subject, input.limits));
       if (log) log.entries = log.entries.filter((e) => e.id !== input.sendId);
     }
@@ -141,7 +132,7 @@ export class MemoryStore implements VerificationStore {
     const record = this.liveCode(codeKey, now);
     record?.pending.delete(input.sendId);
     if (record && !record.current && record.pending.size === 0) this.codes.delete(codeKey);
-    this.record(now, input.context, { event: 'code.send_failed', ...input.event });
+    this.record(now, input.context, namedEvent('code.send_failed', event));
   }
 
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
@@ -162,7 +153,7 @@ export class MemoryStore implements VerificationStore {
     return { status: decision.status, attemptsRemaining: decision.attemptsRemaining, retryAfterMs: decision.retryAfterMs };
   }
 
-  async appendAudit(context: AuditContext, event: AuditEventFields): Promise<void> {
+  async appendAudit(context: AuditContext, event: AuditEvent): Promise<void> {
     this.record(this.now(), context, event);
   }
 
@@ -190,7 +181,7 @@ export class MemoryStore implements VerificationStore {
   }
 
   /** Same field order as the scripts: the event's own fields, then the request context. */
-  private record(now: number, context: AuditContext, event: AuditEventFields): void {
+  private record(now: number, context: AuditContext, event: AuditEvent): void {
     this.audit.append(now, [...flatten(event), ...contextFields(context)]);
   }
 
