@@ -1,4 +1,5 @@
--- Undo a reserved send whose SMS did not go out: it stops counting in every limit
+-- As the memory store's releaseSend (nothing to decide: it undoes a reservation). Undo a reserved
+-- send whose SMS did not go out (or whose reserve's answer was lost): it stops counting in every limit
 -- group and its pending code is dropped (the current code was never touched).
 -- Audits code.send_failed.
 -- KEYS[1] code hash, KEYS[2..g+1] the send logs of its limit groups, [last KEY audit]
