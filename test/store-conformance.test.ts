@@ -5,6 +5,7 @@ import { generateSendId } from '../src/domain/codes/code.js';
 import { parseSendLimits } from '../src/config/send-limits.js';
 import type { SendWindow } from '../src/domain/limits/send-window.js';
 import type { CheckStatus, SendLimits, Subject } from '../src/domain/store.js';
+import { planSend } from '../src/domain/verification/rules.js';
 import { STORE_KINDS, createHarness, keysWithPrefix, requireRedisUrl, until, type StoreHarness } from './support/stores.js';
 
 function windows(text: string): SendWindow[] {
@@ -42,7 +43,7 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
   /** Reserves a send; the SMS is "in flight" until commit or release. */
   async function reserve(subject: Subject, hash: string, opts: SendOptions = {}) {
     const sendId = generateSendId();
-    const result = await h.store.reserveSend({
+    const plan = planSend({
       subject,
       context: ctx(subject),
       sendId,
@@ -50,12 +51,12 @@ describe.each(STORE_KINDS)('store conformance: %s', (kind) => {
       codeTtlMs: opts.ttl ?? TTL,
       limits: only(opts.limits ?? LOOSE),
     });
-    const finish = { subject, context: ctx(subject), sendId, codeTtlMs: opts.ttl ?? TTL, limits: only(opts.limits ?? LOOSE) };
+    const result = await h.store.reserveSend(plan);
     return {
       sendId,
       result,
-      commit: () => h.store.commitSend({ ...finish, event: SENT }),
-      release: () => h.store.releaseSend({ ...finish, event: FAILED }),
+      commit: () => h.store.commitSend(plan, SENT),
+      release: () => h.store.releaseSend(plan, FAILED),
     };
   }
 
@@ -300,9 +301,9 @@ describe('redis store key layout', () => {
 
   it('puts every key of a phone under one hash tag and the prefix, each with a TTL', async () => {
     const s = { channel: 'login', phone: '+8613812345678' };
-    const finish = { subject: s, context: ctx(s), event: {}, sendId: 'id1', codeTtlMs: 300_000, limits: only(windows('1/60s,10/1d')) };
-    await h.store.reserveSend({ ...finish, codeHash: 'H' });
-    await h.store.commitSend(finish);
+    const finish = { subject: s, context: ctx(s), sendId: 'id1', codeTtlMs: 300_000, limits: only(windows('1/60s,10/1d')) };
+    await h.store.reserveSend(planSend({ ...finish, codeHash: 'H' }));
+    await h.store.commitSend(planSend({ ...finish, codeHash: 'H' }), {});
     await h.store.checkCode({ subject: s, context: ctx(s), codeHash: 'X', maxAttempts: 5, checkId: 'c1', failureLimits: [] });
     const keys = (await keysWithPrefix(admin, h.prefix)).sort();
     const phoneKeys = [`${h.prefix}{+8613812345678}:login:code`, `${h.prefix}{+8613812345678}:login:sends`];
@@ -322,9 +323,9 @@ describe('redis store key layout', () => {
     const s = { channel: 'login', phone: '+8613812340000' };
     const limits = windows('1/60s,5/1h,10/1d');
     // Warm up: the first call of a script on a connection may be EVAL (ioredis loads it once).
-    const warm = { subject: s, context: ctx(s), event: {}, sendId: 'warm', codeTtlMs: 1000, limits: only(limits) };
-    await h.store.reserveSend({ ...warm, codeHash: 'H' });
-    await h.store.commitSend(warm);
+    const warm = { subject: s, context: ctx(s), sendId: 'warm', codeTtlMs: 1000, limits: only(limits) };
+    await h.store.reserveSend(planSend({ ...warm, codeHash: 'H' }));
+    await h.store.commitSend(planSend({ ...warm, codeHash: 'H' }), {});
     await h.store.checkCode({ subject: s, context: ctx(s), codeHash: 'X', maxAttempts: 5, checkId: 'c1', failureLimits: [] });
 
     const monitor = await admin.monitor();
@@ -333,9 +334,9 @@ describe('redis store key layout', () => {
       if (args.some((a) => a.includes(h.prefix))) seen.push(args);
     });
     const s2 = { channel: 'login', phone: '+8613812340001' };
-    const finish = { subject: s2, context: ctx(s2), event: {}, sendId: 'one', codeTtlMs: 1000, limits: only(limits) };
-    await h.store.reserveSend({ ...finish, codeHash: 'H' });
-    await h.store.commitSend(finish);
+    const finish = { subject: s2, context: ctx(s2), sendId: 'one', codeTtlMs: 1000, limits: only(limits) };
+    await h.store.reserveSend(planSend({ ...finish, codeHash: 'H' }));
+    await h.store.commitSend(planSend({ ...finish, codeHash: 'H' }), {});
     await h.store.checkCode({ subject: s2, context: ctx(s2), codeHash: 'H', maxAttempts: 5, checkId: 'c2', failureLimits: [] });
     // MONITOR also lists the commands a script runs inside Redis; only the script calls are round trips.
     const calls = () => seen.filter((args) => ['evalsha', 'eval'].includes(args[0]?.toLowerCase() ?? ''));

@@ -1,4 +1,4 @@
-import type { AuditContext, AuditReader } from './audit/audit.js';
+import type { AuditContext, AuditEvent, AuditEventFields, AuditReader } from './audit/audit.js';
 import type { SendWindow } from './limits/send-window.js';
 
 /** Whom a code belongs to: one (channel, phone) pair. */
@@ -8,8 +8,7 @@ export interface Subject {
   readonly phone: string;
 }
 
-/** Flat audit fields of one event (undefined ones are left out). */
-export type AuditEventFields = Readonly<Record<string, string | number | undefined>>;
+export type { AuditEventFields } from './audit/audit.js';
 
 /** Who a send limit counts per. */
 export type LimitScope = 'channel' | 'phone' | 'ip' | 'global';
@@ -31,27 +30,24 @@ export interface LimitGroup {
   readonly windows: readonly SendWindow[];
 }
 
-/** The limits that apply, in the order refusals are reported: channel, phone, ip, global. */
-export function limitGroups(limits: SendLimits): LimitGroup[] {
-  const groups: LimitGroup[] = [
-    { scope: 'channel', windows: limits.channel },
-    { scope: 'phone', windows: limits.phone },
-    { scope: 'ip', windows: limits.ip?.windows ?? [] },
-    { scope: 'global', windows: limits.global },
-  ];
-  return groups.filter((group) => group.windows.length > 0);
-}
-
-export interface ReserveSendInput {
+/**
+ * One send, planned once (`planSend` in verification/rules.ts): everything the store needs from its
+ * reserve to its commit or release. A `SendReservation` carries it; nobody re-derives its parts.
+ */
+export interface SendPlan {
   readonly subject: Subject;
-  /** Written into the code.rate_limited event when the send is refused. */
+  /** Written into every event of this send. */
   readonly context: AuditContext;
-  /** Unique per send; the reservation in the send logs. */
+  /** Unique per send; the reservation in the send logs (and the provider's outId). */
   readonly sendId: string;
   /** HMAC of the new code (see `hashCode`). */
   readonly codeHash: string;
   readonly codeTtlMs: number;
   readonly limits: SendLimits;
+  /** The limit groups, in refusal order (`limitGroups`). */
+  readonly groups: readonly LimitGroup[];
+  /** How long the code's record is kept after the send (`recordKeepMs`). */
+  readonly keepMs: number;
 }
 
 export type ReserveSendResult =
@@ -65,17 +61,6 @@ export type ReserveSendResult =
       /** Until every refusing window of every limit frees a slot. */
       readonly retryAfterMs: number;
     };
-
-/** Ends a reserved send: commit when the provider accepted the SMS, release when it did not. */
-export interface FinishSendInput {
-  readonly subject: Subject;
-  readonly context: AuditContext;
-  /** The code.sent / code.send_failed event's own fields (reason, provider, outId, requestId, …). */
-  readonly event: AuditEventFields;
-  readonly sendId: string;
-  readonly codeTtlMs: number;
-  readonly limits: SendLimits;
-}
 
 /**
  * `promoted`: the code is current. `superseded`: a newer send's code is. `repeated`: an earlier try
@@ -124,30 +109,29 @@ export interface VerificationStore {
    * keeps `codeHash` as pending: the current code stays valid while the SMS is
    * in flight. A refusal is audited as code.rate_limited.
    */
-  reserveSend(input: ReserveSendInput): Promise<ReserveSendResult>;
+  reserveSend(plan: SendPlan): Promise<ReserveSendResult>;
   /**
    * The provider accepted the SMS: its code becomes current (unless a newer send's
-   * code already is). Audits code.sent once, however often it is retried.
+   * code already is). Audits code.sent (with `event`'s fields: provider, outId, requestId, …) once,
+   * however often it is retried.
    */
-  commitSend(input: FinishSendInput): Promise<CommitResult>;
-  /** The SMS was not sent: the send stops counting and its code is dropped. Audits code.send_failed. */
-  releaseSend(input: FinishSendInput): Promise<void>;
+  commitSend(plan: SendPlan, event: AuditEventFields): Promise<CommitResult>;
+  /**
+   * The SMS was not sent, or the reserve's answer was lost: the send stops counting and its code is
+   * dropped (nothing happens to a send never reserved). Audits code.send_failed with `event`'s fields.
+   */
+  releaseSend(plan: SendPlan, event: AuditEventFields): Promise<void>;
   /**
    * Not found → expired → used → too many attempts → the phone's wrong-guess limit → compare
    * (counting a wrong guess on the code and the phone). Audits the outcome.
    */
   checkCode(input: CheckCodeInput): Promise<CheckResult>;
   /** Appends an event no decision carries (notice.*). */
-  appendAudit(context: AuditContext, event: AuditEventFields): Promise<void>;
+  appendAudit(context: AuditContext, event: AuditEvent): Promise<void>;
   /** The secret every instance sharing this store uses: the stored one, or `candidate` if none is stored yet. */
   sharedSecret(candidate: string): Promise<string>;
   ping(): Promise<void>;
   /** Calls `listener` each time the store (re)connects after an outage; the memory store never does. */
   onReconnect(listener: () => void): void;
   close(): Promise<void>;
-}
-
-/** How long a code's record is kept: past its TTL it answers *expired* until the longest window has passed. */
-export function codeRecordKeepMs(codeTtlMs: number, windows: readonly SendWindow[]): number {
-  return windows.reduce((max, w) => Math.max(max, w.windowMs), codeTtlMs);
 }

@@ -8,6 +8,18 @@ export type AuditEventName =
   | 'notice.sent'
   | 'notice.send_failed';
 
+/** An event's own flat fields (undefined ones are left out). */
+export type AuditEventFields = Readonly<Record<string, string | number | undefined>>;
+
+/** One audit event: its name, typed, and its own fields. */
+export type AuditEvent = { readonly event: AuditEventName } & AuditEventFields;
+
+/** The event `name` with `fields` after it (the order the stores write them in); `name` wins. */
+export function namedEvent(name: AuditEventName, fields: AuditEventFields): AuditEvent {
+  const { event: _replaced, ...rest } = fields;
+  return { event: name, ...rest } as AuditEvent;
+}
+
 /** Flat string fields, as stored in a Redis Stream entry. Never a code, its HMAC or a secret. */
 export type AuditFields = Readonly<Record<string, string>>;
 

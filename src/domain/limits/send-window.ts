@@ -6,9 +6,7 @@ export interface SendWindow {
   readonly label: string;
 }
 
-export function longestWindowMs(windows: readonly SendWindow[]): number {
-  return windows.reduce((max, w) => Math.max(max, w.windowMs), 0);
-}
+export { longestWindowMs } from './windows.js';
 
 
 /** Sliding windows beyond the per-(channel, phone) ones; an empty list is off. */

@@ -1,18 +1,16 @@
-import { contextFields, flatten, type AuditContext } from '../../domain/audit/audit.js';
+import { contextFields, flatten, namedEvent, type AuditContext, type AuditEvent, type AuditEventFields } from '../../domain/audit/audit.js';
 import { MemoryAuditLog } from './memory-audit-log.js';
 import type { SendWindow } from '../../domain/limits/send-window.js';
+import { judgeWindows, liveEntries, longestWindowMs } from '../../domain/limits/windows.js';
+import { checkEvent, commitOutcome, judgeCheck, judgeSend } from '../../domain/verification/rules.js';
 import { failuresKey, limitKey, subjectKeys } from '../keys.js';
-import {
-  codeRecordKeepMs,
-  limitGroups,
-  type AuditEventFields,
-  type CheckCodeInput,
-  type CheckResult,
-  type CommitResult,
-  type FinishSendInput,
-  type ReserveSendInput,
-  type ReserveSendResult,
-  type VerificationStore,
+import type {
+  CheckCodeInput,
+  CheckResult,
+  CommitResult,
+  ReserveSendResult,
+  SendPlan,
+  VerificationStore,
 } from '../../domain/store.js';
 
 interface CodeState {
@@ -73,36 +71,26 @@ export class MemoryStore implements VerificationStore {
     this.sweeper.unref();
   }
 
-  async reserveSend(input: ReserveSendInput): Promise<ReserveSendResult> {
+  async reserveSend(input: SendPlan): Promise<ReserveSendResult> {
     const now = this.now();
-    const groups = limitGroups(input.limits).map((group) => ({
-      ...group,
-      key: limitKey('', group.scope, input.subject, input.limits),
-      longest: longest(group.windows),
-    }));
-
-    let refused: { scope: (typeof groups)[number]['scope']; window: number; label: string } | undefined;
-    let retryAfterMs = 0;
-    for (const group of groups) {
-      const entries = this.liveEntries(group.key, now, group.longest);
-      group.windows.forEach((window, index) => {
-        const retry = refusal(entries, window, now);
-        if (retry === undefined) return;
-        refused ??= { scope: group.scope, window: index, label: `${group.scope}:${window.label}` };
-        retryAfterMs = Math.max(retryAfterMs, retry);
-      });
-    }
-    if (refused) {
-      this.record(now, input.context, { event: 'code.rate_limited', reason: refused.label });
-      return { ok: false, scope: refused.scope, window: refused.window, retryAfterMs };
+    const groups = input.groups;
+    const keys = groups.map((group) => limitKey('', group.scope, input.subject, input.limits));
+    const logs = groups.map((group, i) => this.liveLog(keys[i] as string, group.windows, now));
+    const verdict = judgeSend(
+      groups,
+      logs.map((entries, i) => judgeWindows(times(entries), (groups[i] as (typeof groups)[number]).windows, now)),
+    );
+    if (!verdict.ok) {
+      this.record(now, input.context, { event: 'code.rate_limited', reason: verdict.reason });
+      return { ok: false, scope: verdict.scope, window: verdict.window, retryAfterMs: verdict.retryAfterMs };
     }
 
-    for (const group of groups) {
-      const entries = this.liveEntries(group.key, now, group.longest);
-      this.logs.set(group.key, { entries: [...entries, { id: input.sendId, at: now }], keepUntil: now + group.longest });
-    }
+    groups.forEach((group, i) => {
+      const entries = [...(logs[i] ?? []), { id: input.sendId, at: now }];
+      this.logs.set(keys[i] as string, { entries, keepUntil: now + longestWindowMs(group.windows) });
+    });
     const codeKey = subjectKeys('', input.subject).code;
-    const keepUntil = now + codeRecordKeepMs(input.codeTtlMs, input.limits.channel);
+    const keepUntil = now + input.keepMs;
     const record = this.liveCode(codeKey, now) ?? { current: undefined, pending: new Map(), keepUntil };
     record.pending.set(input.sendId, {
       hash: input.codeHash,
@@ -117,31 +105,26 @@ export class MemoryStore implements VerificationStore {
     return { ok: true, sentAt: now, expiresAt: now + input.codeTtlMs };
   }
 
-  async commitSend(input: FinishSendInput): Promise<CommitResult> {
+  async commitSend(input: SendPlan, event: AuditEventFields): Promise<CommitResult> {
     const now = this.now();
     const record = this.liveCode(subjectKeys('', input.subject).code, now);
     const pending = record?.pending.get(input.sendId);
-    let result: CommitResult = 'lost';
+    const result = commitOutcome(pending?.sentAt, record?.current, input.sendId);
+    if (result === 'repeated') return result;
     if (record && pending) {
       record.pending.delete(input.sendId);
-      result = 'superseded';
-      if (pending.sentAt >= (record.current?.sentAt ?? -1)) {
-        record.current = pending;
-        result = 'promoted';
-      }
-      const keepUntil = pending.sentAt + codeRecordKeepMs(input.codeTtlMs, input.limits.channel);
+      if (result === 'promoted') record.current = pending;
+      const keepUntil = pending.sentAt + input.keepMs;
       record.keepUntil = Math.max(record.keepUntil, keepUntil);
-    } else if (record?.current?.sendId === input.sendId) {
-      return 'repeated';
     }
     const unconfirmed = result === 'lost' ? { reason: 'unconfirmed' } : {};
-    this.record(now, input.context, { event: 'code.sent', ...input.event, ...unconfirmed });
+    this.record(now, input.context, namedEvent('code.sent', { ...event, ...unconfirmed }));
     return result;
   }
 
-  async releaseSend(input: FinishSendInput): Promise<void> {
+  async releaseSend(input: SendPlan, event: AuditEventFields): Promise<void> {
     const now = this.now();
-    for (const group of limitGroups(input.limits)) {
+    for (const group of input.groups) {
       const log = this.logs.get(limitKey('', group.scope, input.subject, input.limits));
       if (log) log.entries = log.entries.filter((e) => e.id !== input.sendId);
     }
@@ -149,25 +132,28 @@ export class MemoryStore implements VerificationStore {
     const record = this.liveCode(codeKey, now);
     record?.pending.delete(input.sendId);
     if (record && !record.current && record.pending.size === 0) this.codes.delete(codeKey);
-    this.record(now, input.context, { event: 'code.send_failed', ...input.event });
+    this.record(now, input.context, namedEvent('code.send_failed', event));
   }
 
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
     const now = this.now();
     const code = this.liveCode(subjectKeys('', input.subject).code, now)?.current;
-    const result = this.decide(code, now, input);
-    const attempt =
-      result.status === 'approved' ? (code?.attempts ?? 0) + 1 : result.status === 'mismatch' ? code?.attempts : undefined;
-    this.record(now, input.context, {
-      event: result.status === 'approved' ? 'code.approved' : 'code.rejected',
-      reason: result.status === 'approved' ? undefined : result.status,
-      attempt,
-      outId: code?.sendId,
-    });
-    return result;
+    const failuresLog = failuresKey('', input.subject.phone);
+    const failures = this.liveLog(failuresLog, input.failureLimits, now);
+    const decision = judgeCheck(code, input.codeHash, now, input.maxAttempts, judgeWindows(times(failures), input.failureLimits, now));
+    if (code && decision.effect === 'use') code.used = true;
+    if (code && decision.effect === 'wrong') {
+      code.attempts += 1;
+      if (input.failureLimits.length > 0) {
+        const entries = [...failures, { id: input.checkId, at: now }];
+        this.logs.set(failuresLog, { entries, keepUntil: now + longestWindowMs(input.failureLimits) });
+      }
+    }
+    this.record(now, input.context, checkEvent(decision, code?.sendId));
+    return { status: decision.status, attemptsRemaining: decision.attemptsRemaining, retryAfterMs: decision.retryAfterMs };
   }
 
-  async appendAudit(context: AuditContext, event: AuditEventFields): Promise<void> {
+  async appendAudit(context: AuditContext, event: AuditEvent): Promise<void> {
     this.record(this.now(), context, event);
   }
 
@@ -194,38 +180,8 @@ export class MemoryStore implements VerificationStore {
     return this.codes.size + this.logs.size;
   }
 
-  /** Not found → expired → used → too many attempts → the phone's wrong-guess limit → compare. */
-  private decide(code: CodeState | undefined, now: number, input: CheckCodeInput): CheckResult {
-    const max = input.maxAttempts;
-    const answer = (status: CheckResult['status'], attemptsRemaining = 0, retryAfterMs = 0): CheckResult => ({
-      status,
-      attemptsRemaining,
-      retryAfterMs,
-    });
-    if (!code) return answer('not_found');
-    if (now >= code.expiresAt) return answer('expired');
-    if (code.used) return answer('used');
-    if (code.attempts >= max) return answer('too_many_attempts');
-
-    const failuresLog = failuresKey('', input.subject.phone);
-    const failures = this.liveEntries(failuresLog, now, longest(input.failureLimits));
-    const retry = Math.max(0, ...input.failureLimits.map((window) => refusal(failures, window, now) ?? 0));
-    if (retry > 0) return answer('verify_limited', max - code.attempts, retry);
-
-    if (code.hash === input.codeHash) {
-      code.used = true;
-      return answer('approved', max - code.attempts);
-    }
-    code.attempts += 1;
-    if (input.failureLimits.length > 0) {
-      const keep = longest(input.failureLimits);
-      this.logs.set(failuresLog, { entries: [...failures, { id: input.checkId, at: now }], keepUntil: now + keep });
-    }
-    return answer('mismatch', max - code.attempts);
-  }
-
   /** Same field order as the scripts: the event's own fields, then the request context. */
-  private record(now: number, context: AuditContext, event: AuditEventFields): void {
+  private record(now: number, context: AuditContext, event: AuditEvent): void {
     this.audit.append(now, [...flatten(event), ...contextFields(context)]);
   }
 
@@ -238,14 +194,14 @@ export class MemoryStore implements VerificationStore {
     return record;
   }
 
-  /** The log's entries still inside `longestMs` (ZREMRANGEBYSCORE), oldest first. */
-  private liveEntries(key: string, now: number, longestMs: number): TimeLog['entries'] {
+  /** The log's entries its longest window still counts (ZREMRANGEBYSCORE), oldest first. */
+  private liveLog(key: string, windows: readonly SendWindow[], now: number): TimeLog['entries'] {
     const log = this.logs.get(key);
     if (!log || log.keepUntil <= now) {
       this.logs.delete(key);
       return [];
     }
-    return log.entries.filter((e) => e.at > now - longestMs);
+    return liveEntries(log.entries, windows, now);
   }
 
   private sweep(): void {
@@ -255,14 +211,6 @@ export class MemoryStore implements VerificationStore {
   }
 }
 
-function longest(windows: readonly SendWindow[]): number {
-  return windows.reduce((max, w) => Math.max(max, w.windowMs), 0);
-}
-
-/** Undefined when `window` has room; else how long until its blocking entry leaves it. */
-function refusal(entries: TimeLog['entries'], window: SendWindow, now: number): number | undefined {
-  const inWindow = entries.filter((e) => e.at > now - window.windowMs);
-  if (inWindow.length < window.count) return undefined;
-  const blocker = inWindow[inWindow.length - window.count] as { at: number };
-  return blocker.at + window.windowMs - now;
+function times(entries: TimeLog['entries']): number[] {
+  return entries.map((entry) => entry.at);
 }

@@ -1,43 +1,27 @@
 import type { Cluster, Redis } from 'ioredis';
-import { contextFields, flatten, type AuditContext, type AuditSettings } from '../../domain/audit/audit.js';
-import { RedisAuditReader } from './redis-audit-reader.js';
+import type { AuditContext, AuditEvent, AuditEventFields, AuditSettings } from '../../domain/audit/audit.js';
 import { silentLogger, type Logger } from '../../domain/logger.js';
-import type { SendWindow } from '../../domain/limits/send-window.js';
-import { failuresKey, limitKey, secretKey, subjectKeys } from '../keys.js';
-import { LUA } from './scripts.js';
-import { connectRedis, type RedisClient } from './redis-client.js';
-import type { RedisTopology } from './topology.js';
-import {
-  codeRecordKeepMs,
-  limitGroups,
-  type AuditEventFields,
-  type CheckCodeInput,
-  type CheckResult,
-  type CheckStatus,
-  type CommitResult,
-  type FinishSendInput,
-  type LimitGroup,
-  type ReserveSendInput,
-  type ReserveSendResult,
-  type SendLimits,
-  type Subject,
-  type VerificationStore,
+import type { WindowsVerdict } from '../../domain/limits/windows.js';
+import type {
+  CheckCodeInput,
+  CheckResult,
+  CommitResult,
+  LimitGroup,
+  ReserveSendResult,
+  SendPlan,
+  VerificationStore,
 } from '../../domain/store.js';
-
-type ScriptArg = string | number;
-type Reply = Array<string | number>;
-
-/** The scripts as ioredis commands: EVALSHA, falling back to EVAL on NOSCRIPT. */
-interface ScriptCommands {
-  smsReserveSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Reply>;
-  smsReserveLimit(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Reply>;
-  smsCommitSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Reply>;
-  smsReleaseSend(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Reply>;
-  smsCheckCode(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Reply>;
-  smsAppendAudit(numberOfKeys: number, ...keysAndArgs: ScriptArg[]): Promise<Reply>;
-}
-
-type ScriptedClient = RedisClient & ScriptCommands;
+import { failuresKey, limitKey, secretKey, subjectKeys } from '../keys.js';
+import { RedisAuditReader } from './redis-audit-reader.js';
+import { connectRedis, type RedisClient } from './redis-client.js';
+import { appendAudit } from './scripts/append-audit.js';
+import { checkCode } from './scripts/check-code.js';
+import { commitSend } from './scripts/commit-send.js';
+import { releaseSend } from './scripts/release-send.js';
+import { reserveLimit } from './scripts/reserve-limit.js';
+import { reserveSend } from './scripts/reserve-send.js';
+import { ScriptRunner } from './scripts/runner.js';
+import type { RedisTopology } from './topology.js';
 
 export interface RedisStoreOptions {
   readonly prefix: string;
@@ -48,19 +32,12 @@ export interface RedisStoreOptions {
   readonly audit: AuditSettings;
   /** Where the store reports what it cannot report to a caller (a lost audit append on Cluster). */
   readonly logger?: Logger;
+  /**
+   * Tests only: the clock (ms) every decision is taken at, passed to the scripts instead of Redis
+   * server time, so a test can move time. Production leaves it unset: the scripts read Redis TIME.
+   */
+  readonly clock?: () => number;
 }
-
-/** Audit mode of one script call (see prelude.lua). */
-const AUDIT_OFF = '0';
-const AUDIT_INLINE = '1';
-const AUDIT_DEFERRED = '2';
-
-const COMMIT_RESULTS: Readonly<Record<string, CommitResult>> = {
-  '1': 'promoted',
-  '0': 'superseded',
-  '2': 'repeated',
-  '-1': 'lost',
-};
 
 /** Scopes whose send logs live in the phone's hash slot; the others (ip, global) do not. */
 const PHONE_SLOT_SCOPES = new Set(['channel', 'phone']);
@@ -70,160 +47,117 @@ export async function connectRedisStore(topology: RedisTopology | string, option
 }
 
 /**
- * The store on Redis: each decision is one Lua script on the phone's hash slot, on
- * Redis server time. On a single node or a Sentinel-managed primary the script also
- * appends its audit event and checks every limit at once. On Redis Cluster the audit
- * stream and the per-IP and global send logs live in other slots: the script returns
- * its event for the store to append right after, and those limits are reserved in
- * their own slots after the phone's (and undone if they refuse).
+ * The store on Redis: each decision is one Lua script on the phone's hash slot, on Redis server
+ * time, following src/domain/verification/rules.ts. On a single node or a Sentinel-managed primary
+ * the script also appends its audit event and checks every limit at once. On Redis Cluster the audit
+ * stream and the per-IP and global send logs live in other slots: events are appended right after
+ * each script (see ScriptRunner), and those limits are reserved in their own slots first, their
+ * verdicts handed to the phone's script, which decides the send exactly as on one node.
  */
 export class RedisStore implements VerificationStore {
   readonly kind = 'redis' as const;
   readonly audit: RedisAuditReader;
-  private readonly client: ScriptedClient;
+  private readonly client: RedisClient;
+  private readonly scripts: ScriptRunner;
   private readonly prefix: string;
-  private readonly auditKey: string | undefined;
-  private readonly settings: AuditSettings;
   private readonly cluster: boolean;
-  private readonly logger: Logger;
 
   constructor(client: Redis | Cluster, options: RedisStoreOptions) {
-    // numberOfKeys is passed per call: the audit stream is an optional last key.
-    client.defineCommand('smsReserveSend', { lua: LUA.reserveSend });
-    client.defineCommand('smsReserveLimit', { lua: LUA.reserveLimit });
-    client.defineCommand('smsCommitSend', { lua: LUA.commitSend });
-    client.defineCommand('smsReleaseSend', { lua: LUA.releaseSend });
-    client.defineCommand('smsCheckCode', { lua: LUA.checkCode });
-    client.defineCommand('smsAppendAudit', { lua: LUA.appendAudit });
-    this.client = client as ScriptedClient;
+    this.client = client;
     this.prefix = options.prefix;
-    this.auditKey = options.auditKey;
-    this.settings = options.audit;
     this.cluster = client.isCluster;
-    this.logger = options.logger ?? silentLogger;
+    this.scripts = new ScriptRunner(client, {
+      auditKey: options.auditKey,
+      audit: options.audit,
+      logger: options.logger ?? silentLogger,
+      clock: options.clock,
+    });
     this.audit = new RedisAuditReader(client, options.auditKey ?? `${options.prefix}audit`);
   }
 
-  async reserveSend(input: ReserveSendInput): Promise<ReserveSendResult> {
-    const keys = subjectKeys(this.prefix, input.subject);
-    const all = limitGroups(input.limits);
-    const local = this.cluster ? all.filter((group) => PHONE_SLOT_SCOPES.has(group.scope)) : all;
-    const reply = await this.client.smsReserveSend(
-      ...this.header([keys.code, ...this.groupKeys(input, local)], input.context),
-      input.sendId,
-      input.codeHash,
-      input.codeTtlMs,
-      codeRecordKeepMs(input.codeTtlMs, input.limits.channel),
-      local.length,
-      ...local.flatMap((group) => [group.scope, group.windows.length, ...windowArgs(group.windows)]),
-    );
-    const own = reply[0] === 1 ? 3 : 4;
-    await this.appendDeferred(input.context, reply.slice(own));
-    if (reply[0] !== 1) {
-      const group = local[Number(reply[1])] as LimitGroup;
-      return { ok: false, scope: group.scope, window: Number(reply[2]), retryAfterMs: Number(reply[3]) };
+  async reserveSend(plan: SendPlan): Promise<ReserveSendResult> {
+    const { local, remote } = this.split(plan);
+    const outside = await this.reserveRemote(plan, remote);
+    let reply;
+    try {
+      reply = await reserveSend(this.scripts, plan.context, {
+        codeKey: subjectKeys(this.prefix, plan.subject).code,
+        groups: local.map((group) => ({ group, key: this.logKey(plan, group) })),
+        outside: remote.map((group, i) => ({ group, verdict: outside[i] as WindowsVerdict })),
+        sendId: plan.sendId,
+        codeHash: plan.codeHash,
+        codeTtlMs: plan.codeTtlMs,
+        keepMs: plan.keepMs,
+      });
+    } catch (error) {
+      await this.undoRemote(plan, remote);
+      throw error;
     }
-    const accepted = { ok: true as const, sentAt: Number(reply[1]), expiresAt: Number(reply[2]) };
-    const remote = all.filter((group) => !local.includes(group));
-    return remote.length === 0 ? accepted : this.reserveRemote(input, remote, accepted);
+    if (reply.ok) return reply;
+    await this.undoRemote(plan, remote.filter((_, i) => outside[i]?.refused === undefined));
+    const group = [...local, ...remote][reply.group] as LimitGroup;
+    return { ok: false, scope: group.scope, window: reply.window, retryAfterMs: reply.retryAfterMs };
   }
 
   /**
-   * Cluster only: the per-IP and global limits, each in its own slot, after the phone's
-   * reservation succeeded. If any refuses, every reservation of this send is undone, so
-   * a refused send counts nowhere. (A concurrent send may briefly see one of these
-   * reservations and be refused too: the limits err on the side of refusing.)
+   * Cluster only: the per-IP and global limits, each reserved in its own slot (if its own windows
+   * allow) before the phone's script decides the send with their verdicts; if that script refuses,
+   * these reservations are undone, so a refused send counts nowhere. (A concurrent send may briefly
+   * see one of them and be refused too: across slots the limits err on the side of refusing.)
    */
-  private async reserveRemote(
-    input: ReserveSendInput,
-    remote: LimitGroup[],
-    accepted: Extract<ReserveSendResult, { ok: true }>,
-  ): Promise<ReserveSendResult> {
-    const keys = this.groupKeys(input, remote);
-    const undo = (reserved: string[]) =>
-      Promise.allSettled([...reserved.map((key) => this.client.zrem(key, input.sendId)), this.release(input, [], AUDIT_OFF)]);
-    let replies: Reply[];
+  private async reserveRemote(plan: SendPlan, remote: readonly LimitGroup[]): Promise<WindowsVerdict[]> {
     try {
-      replies = await Promise.all(
-        remote.map((group, i) =>
-          this.client.smsReserveLimit(
-            ...this.header([keys[i] as string], input.context, AUDIT_OFF),
-            input.sendId,
-            group.windows.length,
-            ...windowArgs(group.windows),
-          ),
+      return await Promise.all(
+        remote.map((group) =>
+          reserveLimit(this.scripts, plan.context, { key: this.logKey(plan, group), sendId: plan.sendId, windows: group.windows }),
         ),
       );
     } catch (error) {
       // A slot did not answer: undo what may have been reserved (ZREM of a send id never added is harmless).
-      await undo(keys);
+      await this.undoRemote(plan, remote);
       throw error;
     }
-    const refusedAt = replies.findIndex((reply) => reply[0] !== 1);
-    if (refusedAt < 0) return accepted;
-
-    const refused = remote[refusedAt] as LimitGroup;
-    const retryAfterMs = Math.max(...replies.map((reply) => (reply[0] === 1 ? 0 : Number(reply[2]))));
-    await undo(keys.filter((_, i) => replies[i]?.[0] === 1));
-    const label = refused.windows[Number(replies[refusedAt]?.[1])]?.label;
-    await this.appendAudit(input.context, { event: 'code.rate_limited', reason: `${refused.scope}:${label}` });
-    return { ok: false, scope: refused.scope, window: Number(replies[refusedAt]?.[1]), retryAfterMs };
   }
 
-  async commitSend(input: FinishSendInput): Promise<CommitResult> {
-    const keys = subjectKeys(this.prefix, input.subject);
-    const reply = await this.client.smsCommitSend(
-      ...this.header([keys.code], input.context),
-      input.sendId,
-      codeRecordKeepMs(input.codeTtlMs, input.limits.channel),
-      ...flatten(input.event),
-    );
-    await this.appendDeferred(input.context, reply.slice(1));
-    return COMMIT_RESULTS[String(reply[0])] ?? 'lost';
+  private async undoRemote(plan: SendPlan, groups: readonly LimitGroup[]): Promise<void> {
+    await Promise.allSettled(groups.map((group) => this.client.zrem(this.logKey(plan, group), plan.sendId)));
   }
 
-  async releaseSend(input: FinishSendInput): Promise<void> {
-    const all = limitGroups(input.limits);
-    const remote = this.cluster ? all.filter((group) => !PHONE_SLOT_SCOPES.has(group.scope)) : [];
+  async commitSend(plan: SendPlan, event: AuditEventFields): Promise<CommitResult> {
+    return commitSend(this.scripts, plan.context, {
+      codeKey: subjectKeys(this.prefix, plan.subject).code,
+      sendId: plan.sendId,
+      keepMs: plan.keepMs,
+      event,
+    });
+  }
+
+  async releaseSend(plan: SendPlan, event: AuditEventFields): Promise<void> {
+    const { local, remote } = this.split(plan);
     await Promise.all([
-      this.release(input, flatten(input.event)),
-      ...this.groupKeys(input, remote).map((key) => this.client.zrem(key, input.sendId)),
+      releaseSend(this.scripts, plan.context, {
+        codeKey: subjectKeys(this.prefix, plan.subject).code,
+        logKeys: local.map((group) => this.logKey(plan, group)),
+        sendId: plan.sendId,
+        event,
+      }),
+      ...remote.map((group) => this.client.zrem(this.logKey(plan, group), plan.sendId)),
     ]);
   }
 
-  private async release(
-    input: Pick<FinishSendInput, 'subject' | 'context' | 'sendId' | 'limits'>,
-    event: string[],
-    mode?: string,
-  ): Promise<void> {
-    const keys = subjectKeys(this.prefix, input.subject);
-    const all = limitGroups(input.limits);
-    const local = this.cluster ? all.filter((group) => PHONE_SLOT_SCOPES.has(group.scope)) : all;
-    const reply = await this.client.smsReleaseSend(
-      ...this.header([keys.code, ...this.groupKeys(input, local)], input.context, mode),
-      input.sendId,
-      local.length,
-      ...event,
-    );
-    await this.appendDeferred(input.context, reply.slice(1));
-  }
-
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
-    const keys = subjectKeys(this.prefix, input.subject);
-    const reply = await this.client.smsCheckCode(
-      ...this.header([keys.code, failuresKey(this.prefix, input.subject.phone)], input.context),
-      input.codeHash,
-      input.maxAttempts,
-      input.checkId,
-      input.failureLimits.length,
-      ...windowArgs(input.failureLimits),
-    );
-    await this.appendDeferred(input.context, reply.slice(3));
-    return { status: reply[0] as CheckStatus, attemptsRemaining: Number(reply[1]), retryAfterMs: Number(reply[2]) };
+    return checkCode(this.scripts, input.context, {
+      codeKey: subjectKeys(this.prefix, input.subject).code,
+      failuresKey: failuresKey(this.prefix, input.subject.phone),
+      codeHash: input.codeHash,
+      maxAttempts: input.maxAttempts,
+      checkId: input.checkId,
+      failureLimits: input.failureLimits,
+    });
   }
 
-  async appendAudit(context: AuditContext, event: AuditEventFields): Promise<void> {
-    await this.appendFields(context, flatten(event));
+  async appendAudit(context: AuditContext, event: AuditEvent): Promise<void> {
+    await appendAudit(this.scripts, context, event);
   }
 
   async sharedSecret(candidate: string): Promise<string> {
@@ -249,51 +183,13 @@ export class RedisStore implements VerificationStore {
     await this.client.quit().catch(() => this.client.disconnect());
   }
 
-  /**
-   * Cluster: the event a script decided, appended to the stream (in its own slot) right after. The
-   * decision has been made and stands: if the append fails, it is logged, never turned into an error.
-   */
-  private async appendDeferred(context: AuditContext, fields: Reply): Promise<void> {
-    if (fields.length === 0) return;
-    try {
-      await this.appendFields(context, fields.map(String));
-    } catch (error) {
-      this.logger.error(
-        { audit: { event: String(fields[1]), channel: context.channel }, error: (error as Error).name },
-        'audit event not written: the stream did not answer',
-      );
-    }
+  /** The plan's groups: those decided in the phone's script (all of them off Cluster), and the others. */
+  private split(plan: SendPlan): { local: LimitGroup[]; remote: LimitGroup[] } {
+    const local = this.cluster ? plan.groups.filter((group) => PHONE_SLOT_SCOPES.has(group.scope)) : [...plan.groups];
+    return { local, remote: plan.groups.filter((group) => !local.includes(group)) };
   }
 
-  private async appendFields(context: AuditContext, fields: string[]): Promise<void> {
-    if (!this.auditKey) return;
-    await this.client.smsAppendAudit(...this.header([], context, AUDIT_INLINE), ...fields);
+  private logKey(plan: SendPlan, group: LimitGroup): string {
+    return limitKey(this.prefix, group.scope, plan.subject, plan.limits);
   }
-
-  private groupKeys(input: { subject: Subject; limits: SendLimits }, groups: LimitGroup[]): string[] {
-    return groups.map((group) => limitKey(this.prefix, group.scope, input.subject, input.limits));
-  }
-
-  /**
-   * `numberOfKeys, ...keys, [auditKey], ...prelude arguments` (see prelude.lua). Inline audit
-   * needs the stream among the keys, which Redis Cluster allows only for append-audit itself.
-   */
-  private header(keys: string[], context: AuditContext, mode?: string): [number, ...ScriptArg[]] {
-    const chosen = !this.auditKey ? AUDIT_OFF : (mode ?? (this.cluster ? AUDIT_DEFERRED : AUDIT_INLINE));
-    const all = chosen === AUDIT_INLINE ? [...keys, this.auditKey as string] : keys;
-    const fields = contextFields(context);
-    return [
-      all.length,
-      ...all,
-      chosen,
-      this.settings.retentionMs,
-      this.settings.maxLen ?? 0,
-      fields.length / 2,
-      ...fields,
-    ];
-  }
-}
-
-function windowArgs(windows: readonly SendWindow[]): ScriptArg[] {
-  return windows.flatMap((w) => [w.count, w.windowMs, w.label]);
 }

@@ -1,4 +1,4 @@
--- Check a code of a (channel, phone); approve it at most once. Audits the outcome.
+-- rules.ts judgeCheck / checkEvent: check a code of a (channel, phone); approve it at most once. Audits the outcome.
 -- KEYS[1] code hash, KEYS[2] the phone's wrong-guess log (sorted set), [last KEY audit]
 -- ARGV after the prelude's: HMAC of the code given, max wrong attempts, check id,
 -- window count n, then n triples (count, window ms, label) limiting wrong guesses per phone.
@@ -7,6 +7,7 @@ local now = now_ms()
 local given = ARGV[ARG0 + 1]
 local max = tonumber(ARGV[ARG0 + 2])
 local check_id = ARGV[ARG0 + 3]
+live_code(KEYS[1], now)
 local c = redis.call('HMGET', KEYS[1], 'h', 'exp', 'used', 'att', 'id')
 
 local function decide(status, remaining, attempt, retry)

@@ -1,4 +1,4 @@
--- The provider accepted the SMS: its pending code becomes the current one (unless
+-- rules.ts commitOutcome. The provider accepted the SMS: its pending code becomes the current one (unless
 -- a newer send's code already is), and code.sent is audited.
 -- KEYS[1] code hash, [KEYS[2] audit]
 -- ARGV after the prelude's: send id, record keep ms, then field/value pairs for the audit entry.
@@ -9,6 +9,7 @@ local now = now_ms()
 local send_id = ARGV[ARG0 + 1]
 local keep = tonumber(ARGV[ARG0 + 2])
 local field = 'p:' .. send_id
+live_code(KEYS[1], now)
 local pending = redis.call('HGET', KEYS[1], field)
 local result = -1
 if pending then
@@ -20,8 +21,7 @@ if pending then
     redis.call('HSET', KEYS[1], 'h', hash, 'id', send_id, 'sent', sent, 'exp', exp, 'used', 0, 'att', 0)
     result = 1
   end
-  local remaining = tonumber(sent) + keep - now
-  if remaining > 0 and redis.call('PTTL', KEYS[1]) < remaining then redis.call('PEXPIRE', KEYS[1], remaining) end
+  keep_code(KEYS[1], tonumber(sent) + keep, now)
 elseif redis.call('HGET', KEYS[1], 'id') == send_id then
   return reply({2})
 end

@@ -2,10 +2,14 @@
 -- ARGV[1] audit mode: '1' the last KEY is the audit stream and events are appended to it;
 -- '2' (Redis Cluster, where the stream lives in another slot) events are returned after the
 -- script's own reply for the caller to append; '0' no events. ARGV[2] audit retention ms,
--- ARGV[3] audit max length (0 = none), ARGV[4] m, then m pairs of context fields
--- (phone, channel, ip, caller, …) written into every audit entry of this call.
+-- ARGV[3] audit max length (0 = none), ARGV[4] the time in ms to decide at, or '' for Redis
+-- server time (production; a test store passes its own clock), ARGV[5] m, then m pairs of context
+-- fields (phone, channel, ip, caller, …) written into every audit entry of this call.
 -- The script's own arguments start at ARGV[ARG0 + 1].
+-- The rules every script implements are src/domain/verification/rules.ts and
+-- src/domain/limits/windows.ts; test/store-model.test.ts compares the scripts with them.
 local function now_ms()
+  if ARGV[4] ~= '' then return tonumber(ARGV[4]) end
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
@@ -16,8 +20,8 @@ local DEFERRED = {}
 local AUDIT_KEY = KEYS[#KEYS]
 local AUDIT_RETENTION = tonumber(ARGV[2])
 local AUDIT_MAXLEN = tonumber(ARGV[3])
-local AUDIT_CONTEXT = tonumber(ARGV[4])
-local ARG0 = 4 + 2 * AUDIT_CONTEXT
+local AUDIT_CONTEXT = tonumber(ARGV[5])
+local ARG0 = 5 + 2 * AUDIT_CONTEXT
 
 -- Appends one event (context fields plus `extra`, a flat list of field, value) with Redis time,
 -- trimming by age (MINID ~) and, when configured, by count (MAXLEN ~).
@@ -29,7 +33,7 @@ local function audit(now, extra)
   if not AUDIT_ON then return end
   local args = { 'XADD', AUDIT_KEY, 'MINID', '~', tostring(now - AUDIT_RETENTION), '*' }
   for i = 1, #extra do args[#args + 1] = extra[i] end
-  for i = 5, ARG0 do args[#args + 1] = ARGV[i] end
+  for i = 6, ARG0 do args[#args + 1] = ARGV[i] end
   redis.call(unpack(args))
   if AUDIT_MAXLEN > 0 then redis.call('XTRIM', AUDIT_KEY, 'MAXLEN', '~', AUDIT_MAXLEN) end
 end
@@ -40,7 +44,23 @@ local function reply(result)
   return result
 end
 
--- Sliding windows over a send log (sorted set scored by ms). Reads the count n at ARGV[at + 1]
+-- A code record (hash) keeps its deadline in field `k` (rules.ts recordKeepMs): past it the record
+-- is absent, whatever its key's TTL (the TTL only collects garbage). Call before reading the record.
+local function live_code(key, now)
+  local k = redis.call('HGET', key, 'k')
+  if k and tonumber(k) <= now then redis.call('DEL', key) end
+end
+
+-- Keeps the record at least until `deadline` (never shortens it).
+local function keep_code(key, deadline, now)
+  local k = tonumber(redis.call('HGET', key, 'k') or '0')
+  if deadline > k and deadline > now then
+    redis.call('HSET', key, 'k', deadline)
+    redis.call('PEXPIRE', key, deadline - now)
+  end
+end
+
+-- Sliding windows over a send log (windows.ts judgeWindows) (sorted set scored by ms). Reads the count n at ARGV[at + 1]
 -- and n triples (count, window ms, label) after it; prunes entries older than the longest window.
 -- Returns the first refusing window's index (0-based, -1 if none) and label, the wait until every
 -- refusing window frees a slot, the longest window, and the ARGV index after the last triple.

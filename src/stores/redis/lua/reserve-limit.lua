@@ -1,4 +1,4 @@
--- Redis Cluster only: reserve one send in a limit whose send log lives in another slot
+-- windows.ts judgeWindows. Redis Cluster only: reserve one send in a limit whose send log lives in another slot
 -- than the phone's (per IP, global), all its windows or nothing.
 -- KEYS[1] the send log. ARGV after the prelude's: send id, window count n, then n triples
 -- (count, window ms, label). Returns {1} or {0, refusing window index, retry-after ms}.

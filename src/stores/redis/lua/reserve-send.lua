@@ -1,11 +1,14 @@
--- Reserve one send if every sliding window of every limit group allows it (all or
+-- rules.ts judgeSend: reserve one send if every sliding window of every limit group allows it (all or
 -- nothing), and keep its code as pending (field `p:<send id>`) until commit-send
 -- promotes it; the current code stays valid while the SMS is in flight.
 -- A refusal is audited here (code.rate_limited).
 -- KEYS[1] code hash, KEYS[2..g+1] one send log per limit group (group 1 is the
 -- (channel, phone) one), [last KEY audit]
 -- ARGV after the prelude's: send id, code HMAC, code TTL ms, record keep ms, group count g,
--- then per group: its name, window count n, and n triples (count, window ms, label)
+-- then per group: its name, window count n, and n triples (count, window ms, label); then the
+-- verdicts of groups decided elsewhere (Redis Cluster: per-IP and global, in their own slots, reserved
+-- before this script and undone by the caller if this one refuses): count o, then o quadruples
+-- (name, refusing window index or -1, its label, retry-after ms). Groups are numbered in that order.
 -- Returns {1, now, expiresAt} or {0, refusing group index, refusing window index, retry-after ms}.
 local now = now_ms()
 local send_id = ARGV[ARG0 + 1]
@@ -27,6 +30,16 @@ for g = 1, groups do
   end
   if frees > retry then retry = frees end
 end
+local outside = tonumber(ARGV[at + 1] or '0')
+at = at + 1
+for o = 1, outside do
+  local refused, frees = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 4])
+  if refused >= 0 and refused_group < 0 then
+    refused_group, refused_window, refused_label = groups + o - 1, refused, ARGV[at + 1] .. ':' .. ARGV[at + 3]
+  end
+  if frees > retry then retry = frees end
+  at = at + 4
+end
 if refused_group >= 0 then
   audit(now, { 'event', 'code.rate_limited', 'reason', refused_label })
   return reply({0, refused_group, refused_window, retry})
@@ -36,6 +49,7 @@ for g = 1, groups do
   redis.call('ZADD', KEYS[1 + g], now, send_id)
   redis.call('PEXPIRE', KEYS[1 + g], longest[g])
 end
+live_code(KEYS[1], now)
 redis.call('HSET', KEYS[1], 'p:' .. send_id, code_hash .. ' ' .. now .. ' ' .. (now + ttl))
-if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
+keep_code(KEYS[1], now + keep, now)
 return reply({1, now, now + ttl})

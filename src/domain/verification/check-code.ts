@@ -1,0 +1,33 @@
+import { generateSendId, isWellFormedCode } from '../codes/code.js';
+import { orUnavailable } from '../store-unavailable.js';
+import type { Subject } from '../store.js';
+import { auditContext, retryAfterSeconds, type VerificationKit } from './kit.js';
+import type { CheckCodeRequest, CheckCodeResult } from './types.js';
+
+/** Check a code: one store decision (see rules.ts judgeCheck), audited by the store. */
+export async function checkCode(kit: VerificationKit, request: CheckCodeRequest): Promise<CheckCodeResult> {
+  const subject = kit.subject(request);
+  if ('kind' in subject) return subject;
+  const { phone, channel } = subject;
+  const policy = kit.deps.policies.forChannel(channel);
+  if (!isWellFormedCode(request.code, policy.codeLength)) {
+    return { kind: 'invalid', field: 'code', codeLength: policy.codeLength };
+  }
+  const key: Subject = { channel, phone: phone.e164 };
+  const result = await orUnavailable(
+    kit.deps.store.checkCode({
+      subject: key,
+      context: auditContext(key, request.context),
+      codeHash: kit.hash(key, request.code),
+      maxAttempts: policy.maxVerifyAttempts,
+      checkId: generateSendId(),
+      failureLimits: kit.deps.guards.limits.verifyFailures,
+    }),
+  );
+  return {
+    kind: 'checked',
+    status: result.status,
+    attemptsRemaining: result.attemptsRemaining,
+    retryAfterSeconds: result.status === 'verify_limited' ? retryAfterSeconds(result.retryAfterMs) : 0,
+  };
+}

@@ -1,0 +1,30 @@
+import type { AuditEventFields } from '../audit/audit.js';
+import type { CommitResult, ReserveSendResult, SendPlan, VerificationStore } from '../store.js';
+
+/**
+ * One send as a value: reserve it, then commit it (the provider accepted the SMS) or release it (it
+ * did not, or the reserve's answer was lost: a release of a send never reserved changes nothing but
+ * the audit). It carries its plan, so the caller carries nothing from reserve to commit.
+ */
+export class SendReservation {
+  constructor(
+    private readonly store: VerificationStore,
+    readonly plan: SendPlan,
+  ) {}
+
+  get sendId(): string {
+    return this.plan.sendId;
+  }
+
+  reserve(): Promise<ReserveSendResult> {
+    return this.store.reserveSend(this.plan);
+  }
+
+  commit(event: AuditEventFields): Promise<CommitResult> {
+    return this.store.commitSend(this.plan, event);
+  }
+
+  release(event: AuditEventFields): Promise<void> {
+    return this.store.releaseSend(this.plan, event);
+  }
+}

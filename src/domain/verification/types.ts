@@ -1,0 +1,103 @@
+import type { ChannelPolicies } from '../channels/channel-policy.js';
+import type { Logger } from '../logger.js';
+import type { PhonePolicy } from '../phones/phone-policy.js';
+import type { Phone } from '../phones/phone.js';
+import type { AbuseLimits, SendWindow } from '../limits/send-window.js';
+import type { SmsFailure, SmsProvider, TemplateValue } from '../sms-provider.js';
+import type { CheckStatus, LimitScope, VerificationStore } from '../store.js';
+
+/** The requests and results of the verification use cases (no HTTP in them). */
+
+export type InvalidField = 'phone' | 'channel' | 'code' | 'templateCode' | 'templateParam';
+
+export type Invalid = {
+  readonly kind: 'invalid';
+  readonly field: InvalidField;
+  /** For `code`: how many digits the channel's codes have. */
+  readonly codeLength?: number;
+};
+
+export type SendCodeResult =
+  | Invalid
+  | {
+      readonly kind: 'sent';
+      readonly phone: Phone;
+      readonly channel: string;
+      readonly expiresAt: Date;
+      /** For EXPOSE_CODE only; never logged. */
+      readonly code: string;
+    }
+  | {
+      readonly kind: 'rate_limited';
+      /** The first limit that refused… */
+      readonly scope: LimitScope;
+      /** …its windows… */
+      readonly windows: readonly SendWindow[];
+      /** …and the index of its first refusing window. */
+      readonly window: number;
+      readonly retryAfterSeconds: number;
+    }
+  | Blocked
+  | { readonly kind: 'send_failed'; readonly failure: SmsFailure };
+
+/** The number is refused by policy (BLOCKED_PREFIXES, ALLOWED_COUNTRIES) before any send. */
+export type Blocked = { readonly kind: 'blocked' };
+
+export type CheckCodeResult =
+  | Invalid
+  | {
+      readonly kind: 'checked';
+      readonly status: CheckStatus;
+      readonly attemptsRemaining: number;
+      /** For `verify_limited`: whole seconds until the phone may be checked again. */
+      readonly retryAfterSeconds: number;
+    };
+
+export type SendNoticeResult =
+  | Invalid
+  | Blocked
+  | { readonly kind: 'sent'; readonly phone: Phone; readonly channel: string; readonly bizId: string | undefined }
+  | { readonly kind: 'send_failed'; readonly failure: SmsFailure };
+
+/** Sees every result (metrics); must not throw. */
+export interface VerificationObserver {
+  codeSent(result: SendCodeResult): void;
+  codeChecked(result: CheckCodeResult): void;
+  noticeSent(result: SendNoticeResult): void;
+}
+
+/** Who is asking: recorded in every audit event of the request. */
+export interface RequestContext {
+  readonly ip?: string;
+  /** The API key's name, once callers authenticate. */
+  readonly caller?: string;
+  /** The request's logger (its lines carry the request id); the service's own otherwise. */
+  readonly logger?: Logger;
+}
+
+export interface SendCodeRequest {
+  readonly phone: unknown;
+  readonly channel: unknown;
+  readonly context?: RequestContext;
+}
+
+export interface CheckCodeRequest extends SendCodeRequest {
+  readonly code: unknown;
+}
+
+export interface SendNoticeRequest extends SendCodeRequest {
+  readonly templateCode: unknown;
+  readonly templateParam: Readonly<Record<string, TemplateValue>>;
+}
+
+export interface VerificationServiceDeps {
+  readonly store: VerificationStore;
+  readonly sms: SmsProvider;
+  readonly policies: ChannelPolicies;
+  readonly logger: Logger;
+  /** The HMAC key for codes, shared by every instance on the same store. */
+  readonly secret: string;
+  /** Limits beyond the channel's own, and which numbers may receive SMS at all. */
+  readonly guards: { readonly limits: AbuseLimits; readonly phonePolicy: PhonePolicy };
+  readonly observer?: VerificationObserver;
+}

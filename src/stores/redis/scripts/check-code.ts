@@ -1,0 +1,27 @@
+import type { AuditContext } from '../../../domain/audit/audit.js';
+import type { SendWindow } from '../../../domain/limits/send-window.js';
+import type { CheckResult, CheckStatus } from '../../../domain/store.js';
+import { windowArgs, type ScriptRunner } from './runner.js';
+
+/** check-code.lua (rules.ts judgeCheck and checkEvent). */
+export async function checkCode(
+  runner: ScriptRunner,
+  context: AuditContext,
+  args: {
+    readonly codeKey: string;
+    readonly failuresKey: string;
+    readonly codeHash: string;
+    readonly maxAttempts: number;
+    readonly checkId: string;
+    readonly failureLimits: readonly SendWindow[];
+  },
+): Promise<CheckResult> {
+  const reply = await runner.run(
+    'check-code',
+    [args.codeKey, args.failuresKey],
+    context,
+    [args.codeHash, args.maxAttempts, args.checkId, ...windowArgs(args.failureLimits)],
+    () => 3,
+  );
+  return { status: reply[0] as CheckStatus, attemptsRemaining: Number(reply[1]), retryAfterMs: Number(reply[2]) };
+}

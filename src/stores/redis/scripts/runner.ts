@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import type { Cluster, Redis } from 'ioredis';
+import { contextFields, type AuditContext, type AuditSettings } from '../../../domain/audit/audit.js';
+import type { Logger } from '../../../domain/logger.js';
+
+export type ScriptArg = string | number;
+export type Reply = Array<string | number>;
+
+const SCRIPTS = ['reserve-send', 'reserve-limit', 'commit-send', 'release-send', 'check-code', 'append-audit'] as const;
+export type ScriptName = (typeof SCRIPTS)[number];
+
+/** The `.lua` files beside this folder (src/stores/redis/lua/), read once: the shared prelude, then each script's body. */
+function read(name: string): string {
+  return readFileSync(new URL(`../lua/${name}.lua`, import.meta.url), 'utf8');
+}
+
+const commandOf = (name: ScriptName) => `sms_${name.replaceAll('-', '_')}`;
+
+type Command = (numberOfKeys: number, ...keysAndArgs: ScriptArg[]) => Promise<Reply>;
+
+/**
+ * How the events a script decides reach the audit stream: one kind per topology, chosen once.
+ * `inline` (one node, Sentinel): the stream is the script's last key and the script appends to it.
+ * `deferred` (Cluster, where the stream lives in another slot): the script returns its event after
+ * its own reply and it is appended right after with append-audit. `off`: no stream configured.
+ */
+export type AuditWriterKind = 'inline' | 'deferred' | 'off';
+const MODE: Record<AuditWriterKind, string> = { off: '0', inline: '1', deferred: '2' };
+
+export interface ScriptRunnerOptions {
+  readonly auditKey: string | undefined;
+  readonly audit: AuditSettings;
+  readonly logger: Logger;
+  /** Tests only: the time (ms) scripts decide at, instead of Redis TIME. */
+  readonly clock: (() => number) | undefined;
+}
+
+/**
+ * Runs the scripts as ioredis commands (EVALSHA, falling back to EVAL on NOSCRIPT), packing the
+ * prelude's arguments (see prelude.lua) and writing each decided audit event the topology's way.
+ * The typed wrappers beside this file own each script's own arguments and reply.
+ */
+export class ScriptRunner {
+  readonly auditWriter: AuditWriterKind;
+
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly options: ScriptRunnerOptions,
+  ) {
+    const prelude = read('prelude');
+    // numberOfKeys is passed per call: the audit stream is an optional last key.
+    for (const name of SCRIPTS) client.defineCommand(commandOf(name), { lua: `${prelude}\n${read(name)}` });
+    this.auditWriter = !options.auditKey ? 'off' : client.isCluster ? 'deferred' : 'inline';
+  }
+
+  /**
+   * Runs `name` and returns its own reply, the first `ownLength(reply)` items; whatever follows is
+   * the deferred audit event (Cluster), appended here before returning. The decision stands even if
+   * that append fails: it is logged, never turned into an error.
+   */
+  async run(
+    name: Exclude<ScriptName, 'append-audit'>,
+    keys: readonly string[],
+    context: AuditContext,
+    args: readonly ScriptArg[],
+    ownLength: (reply: Reply) => number,
+  ): Promise<Reply> {
+    const reply = await this.call(name, this.auditWriter, keys, context, args);
+    const own = ownLength(reply);
+    const deferred = reply.slice(own).map(String);
+    if (deferred.length > 0) {
+      try {
+        await this.append(context, deferred);
+      } catch (error) {
+        this.options.logger.error(
+          { audit: { event: deferred[1], channel: context.channel }, error: (error as Error).name },
+          'audit event not written: the stream did not answer',
+        );
+      }
+    }
+    return reply.slice(0, own);
+  }
+
+  /** append-audit: one event (flat field/value pairs) into the stream, itself its only key (fine on Cluster too). */
+  async append(context: AuditContext, fields: readonly string[]): Promise<void> {
+    if (this.auditWriter === 'off') return;
+    await this.call('append-audit', 'inline', [], context, fields);
+  }
+
+  /** `numberOfKeys, ...keys, [auditKey], ...prelude arguments, ...the script's own`. */
+  private call(
+    name: ScriptName,
+    writer: AuditWriterKind,
+    keys: readonly string[],
+    context: AuditContext,
+    args: readonly ScriptArg[],
+  ): Promise<Reply> {
+    const all = writer === 'inline' ? [...keys, this.options.auditKey as string] : keys;
+    const fields = contextFields(context);
+    const command = (this.client as unknown as Record<string, Command>)[commandOf(name)] as Command;
+    return command.call(
+      this.client,
+      all.length,
+      ...all,
+      MODE[writer],
+      this.options.audit.retentionMs,
+      this.options.audit.maxLen ?? 0,
+      this.options.clock ? this.options.clock() : '',
+      fields.length / 2,
+      ...fields,
+      ...args,
+    );
+  }
+}
+
+/** `count, window ms, label` per window (see check_windows in prelude.lua). */
+export function windowArgs(windows: ReadonlyArray<{ count: number; windowMs: number; label: string }>): ScriptArg[] {
+  return [windows.length, ...windows.flatMap((w) => [w.count, w.windowMs, w.label])];
+}
