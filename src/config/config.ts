@@ -49,6 +49,7 @@ export const EnvSchema = Type.Object({
   AUDIT_STREAM: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:{}-]{1,128}$' })),
   AUDIT_RETENTION: Type.String({ default: '30d' }),
   AUDIT_MAXLEN: Type.Optional(Type.Integer({ minimum: 1 })),
+  IDEMPOTENCY_TTL: Type.String({ default: '24h' }),
   API_KEYS: Type.Optional(Type.String()),
   API_KEYS_FILE: Type.Optional(Type.String()),
   PROTECT_OPS_ROUTES: Type.Optional(Type.Boolean()),
@@ -103,6 +104,8 @@ export interface Config {
   readonly bodyLimitBytes: number;
   /** Per-channel overrides from `CHANNELS_FILE`; channels not in it use the defaults. */
   readonly channels: Readonly<Record<string, ChannelOverride>>;
+  /** How long the answer to a request with an `Idempotency-Key` is kept (`IDEMPOTENCY_TTL`). */
+  readonly idempotencyTtlMs: number;
 }
 
 export interface AuditConfig {
@@ -158,6 +161,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (auditRetentionMs === undefined) {
     throw new ConfigError('AUDIT_RETENTION', `is invalid: expected a duration such as 30d or 12h (got ${JSON.stringify(env.AUDIT_RETENTION)})`);
   }
+  const idempotencyTtlMs = parseDuration(env.IDEMPOTENCY_TTL);
+  if (idempotencyTtlMs === undefined) {
+    throw new ConfigError('IDEMPOTENCY_TTL', `is invalid: expected a duration such as 24h or 30m (got ${JSON.stringify(env.IDEMPOTENCY_TTL)})`);
+  }
   if (Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_ID) !== Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_SECRET)) {
     throw new ConfigError(
       env.ALIBABA_CLOUD_ACCESS_KEY_ID ? 'ALIBABA_CLOUD_ACCESS_KEY_SECRET' : 'ALIBABA_CLOUD_ACCESS_KEY_ID',
@@ -210,6 +217,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     workers: env.WORKERS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    idempotencyTtlMs,
   };
 }
 

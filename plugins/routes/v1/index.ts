@@ -40,6 +40,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
   fastify.post(
     '/v1/verifications',
     {
+      config: { idempotent: true },
       schema: {
         summary: 'Send a verification code',
         body: SendVerificationBody,
@@ -86,6 +87,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
   fastify.post(
     '/v1/notifications',
     {
+      config: { idempotent: true },
       schema: {
         summary: 'Send a notification SMS with a template',
         body: NotificationBody,
