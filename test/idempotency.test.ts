@@ -3,7 +3,11 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startInstance, type AppInstance } from './support/app.js';
 import { GatedSmsProvider, idemApp, sender, switchableStore, topologyEnv, type IdemApp } from './support/idempotency.js';
-import { STORE_KINDS, keysWithPrefix, requireRedisUrl, uniquePrefix } from './support/stores.js';
+import { buildApp } from '../plugins/app.js';
+import { loadConfig } from '../src/config/config.js';
+import { RecordingSmsProvider } from './support/recording-sms.js';
+import { spawnRedisServer, type SpawnedRedis } from './support/redis-server.js';
+import { STORE_KINDS, keysWithPrefix, memoryHarness, requireRedisUrl, uniquePrefix, until } from './support/stores.js';
 
 const PHONE = '+8613800000000';
 const SEND = { phone: PHONE, channel: 'login' };
@@ -209,5 +213,36 @@ describe('Idempotency-Key records on Redis', () => {
     expect(headerOf('/v1/verifications')).toHaveLength(1);
     expect(headerOf('/v1/notifications')).toHaveLength(1);
     expect(headerOf('/v1/verifications/check')).toHaveLength(0);
+  });
+});
+
+describe('Idempotency-Key while the Redis holding the keys is down', () => {
+  let redis: SpawnedRedis | undefined;
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await close?.();
+    await redis?.stop();
+  });
+
+  it('answers 503 STORE_UNAVAILABLE and sends nothing (never runs unguarded); the key runs once Redis is back', async () => {
+    redis = await spawnRedisServer();
+    const port = redis.port;
+    const config = loadConfig({ LOG_LEVEL: 'silent', REDIS_URL: `redis://127.0.0.1:${port}`, STORE_TIMEOUT_MS: '300', SEND_LIMITS: '10/1h' });
+    const sms = new RecordingSmsProvider();
+    // The codes on a store that stays up: only the idempotency records are on the Redis that goes away.
+    const app = await buildApp(config, { logger: false, sms, store: memoryHarness().store });
+    close = () => app.close();
+    const send = sender(app);
+    const key = randomUUID();
+    await redis.stop();
+    const down = await send('/v1/verifications', SEND, key);
+    expect([down.status, down.body.code]).toEqual([503, 'STORE_UNAVAILABLE']);
+    expect(sms.messages).toHaveLength(0);
+    expect((await send('/v1/verifications', SEND)).status).toBe(201);
+    redis = await spawnRedisServer([], port);
+    let back = down;
+    await until(async () => (back = await send('/v1/verifications', SEND, key)).status !== 503, 15_000, 100);
+    expect([back.status, back.headers['idempotent-replayed']]).toEqual([201, undefined]);
+    expect(sms.messages).toHaveLength(2);
   });
 });
