@@ -83,8 +83,8 @@ export default fp<IdempotencyOptions>(
         const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : undefined;
         if (body === undefined || isStoreUnavailable(reply.statusCode, body)) {
           await store.abandon(record.id, record.lease);
-        } else {
-          await store.complete(record.id, record.lease, { statusCode: reply.statusCode, headers: keptHeaders(reply), body }, ttlMs);
+        } else if (!(await store.complete(record.id, record.lease, { statusCode: reply.statusCode, headers: keptHeaders(reply), body }, ttlMs))) {
+          request.log.warn('an idempotent request outlived its in-flight bound: its answer is not kept');
         }
       } catch (error) {
         // The answer still goes out; the in-flight record frees the key when its bound passes.
