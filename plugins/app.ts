@@ -10,6 +10,8 @@ import auditRoutes from './routes/audit/index.js';
 import auth from './hooks/auth.js';
 import docs from './hooks/docs.js';
 import health from './routes/health/index.js';
+import idempotency, { inFlightBoundMs } from './hooks/idempotency.js';
+import idempotencyStore from './decorators/idempotency.js';
 import legacyRoutes from './routes/legacy/index.js';
 import metrics from './decorators/metrics.js';
 import requestId, { requestIdGenerator } from './hooks/request-id.js';
@@ -58,6 +60,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(storePlugin, { config, store: options.store });
   await app.register(smsPlugin, { config, provider: options.sms });
   await app.register(verificationPlugin, { config });
+  await app.register(idempotencyStore, { config });
+  await app.register(idempotency, { store: app.idempotency, ttlMs: config.idempotencyTtlMs, inFlightMs: inFlightBoundMs(config) });
   await app.register(health, { storeTimeoutMs: config.storeTimeoutMs });
   await app.register(legacyRoutes, { config });
   await app.register(v1Routes, { config });

@@ -165,6 +165,9 @@ export interface paths {
          *     | 429 | `PROVIDER_RATE_LIMITED` | The SMS provider is limiting sends to this phone; retry later |
          *     | 502 | `SMS_SEND_FAILED` | The SMS could not be sent |
          *     | 503 | `PROVIDER_UNAVAILABLE` | The SMS provider is failing; sends are paused for a moment, retry shortly |
+         *     | 400 | `INVALID_IDEMPOTENCY_KEY` | Idempotency-Key must be 1 to 255 printable ASCII characters |
+         *     | 409 | `IDEMPOTENCY_KEY_IN_USE` | A request with this Idempotency-Key is still being processed; retry shortly |
+         *     | 422 | `IDEMPOTENCY_KEY_REUSED` | This Idempotency-Key was already used with a different request body |
          *     | 401 | `UNAUTHORIZED` | Authentication required |
          *     | 403 | `FORBIDDEN` | Forbidden |
          *     | 503 | `STORE_UNAVAILABLE` | The service is temporarily unavailable; retry shortly |
@@ -246,6 +249,9 @@ export interface paths {
          *     | 429 | `PROVIDER_RATE_LIMITED` | The SMS provider is limiting sends to this phone; retry later |
          *     | 502 | `SMS_SEND_FAILED` | The SMS could not be sent |
          *     | 503 | `PROVIDER_UNAVAILABLE` | The SMS provider is failing; sends are paused for a moment, retry shortly |
+         *     | 400 | `INVALID_IDEMPOTENCY_KEY` | Idempotency-Key must be 1 to 255 printable ASCII characters |
+         *     | 409 | `IDEMPOTENCY_KEY_IN_USE` | A request with this Idempotency-Key is still being processed; retry shortly |
+         *     | 422 | `IDEMPOTENCY_KEY_REUSED` | This Idempotency-Key was already used with a different request body |
          *     | 401 | `UNAUTHORIZED` | Authentication required |
          *     | 403 | `FORBIDDEN` | Forbidden |
          *     | 503 | `STORE_UNAVAILABLE` | The service is temporarily unavailable; retry shortly |
@@ -519,7 +525,10 @@ export interface operations {
     sendVerification: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes the request idempotent: a repeat with the same key and body gets the first answer again (header Idempotent-Replayed: true). 1–255 printable ASCII characters, quoted or not. */
+                "idempotency-key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -575,6 +584,7 @@ export interface operations {
              *
              *     - `INVALID_PHONE`: phone is not a valid mobile number
              *     - `INVALID_INPUT`: N is invalid
+             *     - `INVALID_IDEMPOTENCY_KEY`: Idempotency-Key must be 1 to 255 printable ASCII characters
              *     - `FST_ERR_VALIDATION`: the body or query does not match the schema (unknown fields are refused)
              *     - `FST_ERR_CTP_INVALID_JSON_BODY`: the body is not JSON
              */
@@ -587,7 +597,7 @@ export interface operations {
                         /** @enum {integer} */
                         statusCode: 400;
                         /** @enum {string} */
-                        code: "INVALID_PHONE" | "INVALID_INPUT" | "FST_ERR_VALIDATION" | "FST_ERR_CTP_INVALID_JSON_BODY";
+                        code: "INVALID_PHONE" | "INVALID_INPUT" | "INVALID_IDEMPOTENCY_KEY" | "FST_ERR_VALIDATION" | "FST_ERR_CTP_INVALID_JSON_BODY";
                         /** @enum {string} */
                         error: "Bad Request";
                         /** @description For people; match on `code` */
@@ -647,6 +657,30 @@ export interface operations {
                 };
             };
             /**
+             * @description Conflict. `code` says why:
+             *
+             *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this Idempotency-Key is still being processed; retry shortly
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 409;
+                        /** @enum {string} */
+                        code: "IDEMPOTENCY_KEY_IN_USE";
+                        /** @enum {string} */
+                        error: "Conflict";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
              * @description Payload Too Large. `code` says why:
              *
              *     - `FST_ERR_CTP_BODY_TOO_LARGE`: the body is larger than BODY_LIMIT_BYTES
@@ -687,6 +721,30 @@ export interface operations {
                         code: "FST_ERR_CTP_INVALID_MEDIA_TYPE";
                         /** @enum {string} */
                         error: "Unsupported Media Type";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Unprocessable Entity. `code` says why:
+             *
+             *     - `IDEMPOTENCY_KEY_REUSED`: This Idempotency-Key was already used with a different request body
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 422;
+                        /** @enum {string} */
+                        code: "IDEMPOTENCY_KEY_REUSED";
+                        /** @enum {string} */
+                        error: "Unprocessable Entity";
                         /** @description For people; match on `code` */
                         message: string;
                     } & {
@@ -1158,7 +1216,10 @@ export interface operations {
     sendNotification: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes the request idempotent: a repeat with the same key and body gets the first answer again (header Idempotent-Replayed: true). 1–255 printable ASCII characters, quoted or not. */
+                "idempotency-key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1222,6 +1283,7 @@ export interface operations {
              *
              *     - `INVALID_PHONE`: phone is not a valid mobile number
              *     - `INVALID_INPUT`: N is invalid
+             *     - `INVALID_IDEMPOTENCY_KEY`: Idempotency-Key must be 1 to 255 printable ASCII characters
              *     - `FST_ERR_VALIDATION`: the body or query does not match the schema (unknown fields are refused)
              *     - `FST_ERR_CTP_INVALID_JSON_BODY`: the body is not JSON
              */
@@ -1234,7 +1296,7 @@ export interface operations {
                         /** @enum {integer} */
                         statusCode: 400;
                         /** @enum {string} */
-                        code: "INVALID_PHONE" | "INVALID_INPUT" | "FST_ERR_VALIDATION" | "FST_ERR_CTP_INVALID_JSON_BODY";
+                        code: "INVALID_PHONE" | "INVALID_INPUT" | "INVALID_IDEMPOTENCY_KEY" | "FST_ERR_VALIDATION" | "FST_ERR_CTP_INVALID_JSON_BODY";
                         /** @enum {string} */
                         error: "Bad Request";
                         /** @description For people; match on `code` */
@@ -1294,6 +1356,30 @@ export interface operations {
                 };
             };
             /**
+             * @description Conflict. `code` says why:
+             *
+             *     - `IDEMPOTENCY_KEY_IN_USE`: A request with this Idempotency-Key is still being processed; retry shortly
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 409;
+                        /** @enum {string} */
+                        code: "IDEMPOTENCY_KEY_IN_USE";
+                        /** @enum {string} */
+                        error: "Conflict";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
              * @description Payload Too Large. `code` says why:
              *
              *     - `FST_ERR_CTP_BODY_TOO_LARGE`: the body is larger than BODY_LIMIT_BYTES
@@ -1334,6 +1420,30 @@ export interface operations {
                         code: "FST_ERR_CTP_INVALID_MEDIA_TYPE";
                         /** @enum {string} */
                         error: "Unsupported Media Type";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Unprocessable Entity. `code` says why:
+             *
+             *     - `IDEMPOTENCY_KEY_REUSED`: This Idempotency-Key was already used with a different request body
+             */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 422;
+                        /** @enum {string} */
+                        code: "IDEMPOTENCY_KEY_REUSED";
+                        /** @enum {string} */
+                        error: "Unprocessable Entity";
                         /** @description For people; match on `code` */
                         message: string;
                     } & {

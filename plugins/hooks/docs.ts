@@ -24,6 +24,9 @@ export interface OpenApiOnly {
 
 type ErrorName = keyof typeof Errors;
 
+/** What a route with `config: { idempotent: true }` adds (see hooks/idempotency.ts). */
+const IDEMPOTENCY_ERRORS: readonly ErrorName[] = ['INVALID_IDEMPOTENCY_KEY', 'IDEMPOTENCY_KEY_IN_USE', 'IDEMPOTENCY_KEY_REUSED'];
+
 /** The error codes each v1 route answers with, besides `COMMON_ERRORS`. */
 export const ROUTE_ERRORS: Readonly<Record<string, readonly ErrorName[]>> = {
   'POST /v1/verifications': [
@@ -37,6 +40,7 @@ export const ROUTE_ERRORS: Readonly<Record<string, readonly ErrorName[]>> = {
     'PROVIDER_RATE_LIMITED',
     'SMS_SEND_FAILED',
     'PROVIDER_UNAVAILABLE',
+    ...IDEMPOTENCY_ERRORS,
   ],
   'POST /v1/verifications/check': [
     'INVALID_PHONE',
@@ -56,6 +60,7 @@ export const ROUTE_ERRORS: Readonly<Record<string, readonly ErrorName[]>> = {
     'PROVIDER_RATE_LIMITED',
     'SMS_SEND_FAILED',
     'PROVIDER_UNAVAILABLE',
+    ...IDEMPOTENCY_ERRORS,
   ],
   'GET /v1/audit': ['INVALID_PHONE', 'INVALID_INPUT'],
 };

@@ -44,6 +44,21 @@ export const Errors = {
   OTP_ALREADY_USED: createError('OTP_ALREADY_USED', 'The code has already been used', 409),
   OTP_MISMATCH: createError('OTP_MISMATCH', 'The code is wrong', 422),
   OTP_TOO_MANY_ATTEMPTS: createError('OTP_TOO_MANY_ATTEMPTS', 'Too many wrong codes; request a new one', 429),
+  INVALID_IDEMPOTENCY_KEY: createError(
+    'INVALID_IDEMPOTENCY_KEY',
+    'Idempotency-Key must be 1 to 255 printable ASCII characters',
+    400,
+  ),
+  IDEMPOTENCY_KEY_REUSED: createError(
+    'IDEMPOTENCY_KEY_REUSED',
+    'This Idempotency-Key was already used with a different request body',
+    422,
+  ),
+  IDEMPOTENCY_KEY_IN_USE: createError(
+    'IDEMPOTENCY_KEY_IN_USE',
+    'A request with this Idempotency-Key is still being processed; retry shortly',
+    409,
+  ),
   STORE_UNAVAILABLE: createError('STORE_UNAVAILABLE', 'The service is temporarily unavailable; retry shortly', 503),
   INTERNAL: createError('INTERNAL_SERVER_ERROR', 'Internal Server Error', 500),
 } as const;

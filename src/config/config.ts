@@ -52,6 +52,7 @@ export const EnvSchema = Type.Object({
   AUDIT_STREAM: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:{}-]{1,128}$' })),
   AUDIT_RETENTION: Type.String({ default: '30d' }),
   AUDIT_MAXLEN: Type.Optional(Type.Integer({ minimum: 1 })),
+  IDEMPOTENCY_TTL: Type.String({ default: '24h' }),
   API_KEYS: Type.Optional(Type.String()),
   API_KEYS_FILE: Type.Optional(Type.String()),
   PROTECT_OPS_ROUTES: Type.Optional(Type.Boolean()),
@@ -112,6 +113,8 @@ export interface Config {
   readonly channels: Readonly<Record<string, ChannelOverride>>;
   /** What to warn about at start-up: variables that look like a misspelt setting. */
   readonly warnings: readonly string[];
+  /** How long the answer to a request with an `Idempotency-Key` is kept (`IDEMPOTENCY_TTL`). */
+  readonly idempotencyTtlMs: number;
 }
 
 export interface AuditConfig {
@@ -161,6 +164,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const auditRetentionMs = parseDuration(env.AUDIT_RETENTION);
   if (auditRetentionMs === undefined) {
     problems.add('AUDIT_RETENTION', `is invalid: expected a duration such as 30d or 12h (got ${JSON.stringify(env.AUDIT_RETENTION)})`);
+  }
+  const idempotencyTtlMs = parseDuration(env.IDEMPOTENCY_TTL);
+  if (idempotencyTtlMs === undefined) {
+    throw new ConfigError('IDEMPOTENCY_TTL', `is invalid: expected a duration such as 24h or 30m (got ${JSON.stringify(env.IDEMPOTENCY_TTL)})`);
   }
   if (Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_ID) !== Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_SECRET)) {
     problems.add(
@@ -216,6 +223,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     warnings: misspelledVariables(source, Object.keys(EnvSchema.properties)),
+    idempotencyTtlMs,
   };
   problems.throwIfAny();
   return config;

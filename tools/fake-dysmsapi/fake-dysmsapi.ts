@@ -8,6 +8,7 @@
 import { createHash, createHmac, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { chinaTimestamp, ReceiptPusher, type ReceiptOptions } from './receipts.js';
 
 export interface FakeDysmsapiOptions {
   /** AccessKeyId -> AccessKeySecret. Default `{ testAkId: 'testAkSecret' }`. */
@@ -18,6 +19,8 @@ export interface FakeDysmsapiOptions {
   port?: number;
   /** Called synchronously for every request, right after it is recorded (before it is answered). */
   onRequest?: (request: RecordedRequest) => void;
+  /** Push delivery receipts (Aliyun SmsReport, HTTP batch push) for every accepted SendSms. */
+  receipts?: ReceiptOptions;
 }
 
 export interface RecordedReply {
@@ -401,8 +404,8 @@ function isStringMap(json: string): boolean {
 
 /** yyyyMMdd / yyyy-MM-dd HH:mm:ss in China Standard Time, as QuerySendDetails reports them. */
 function chinaTime(epochMs: number): { day: string; stamp: string } {
-  const iso = new Date(epochMs + 8 * 3600_000).toISOString();
-  return { day: iso.slice(0, 10).replaceAll('-', ''), stamp: `${iso.slice(0, 10)} ${iso.slice(11, 19)}` };
+  const stamp = chinaTimestamp(epochMs);
+  return { day: stamp.slice(0, 10).replaceAll('-', ''), stamp };
 }
 
 function querySendDetails(params: Record<string, string>, history: RecordedRequest[]): Reply {
@@ -508,6 +511,8 @@ export class FakeDysmsapi {
   /** `host:port` without scheme, the form the SDK's `Config.endpoint` expects (together with `protocol: 'http'`). */
   readonly endpoint: string;
   requests: RecordedRequest[] = [];
+  /** The receipt pusher, when `receipts` was given. */
+  readonly receipts: ReceiptPusher | undefined;
 
   private readonly nonces = new NonceRegistry();
   private readonly waiters = new Set<Waiter>();
@@ -519,7 +524,9 @@ export class FakeDysmsapi {
     private readonly accessKeys: Record<string, string>,
     private readonly onRequest: ((request: RecordedRequest) => void) | undefined,
     host: string,
+    receipts: ReceiptOptions | undefined,
   ) {
+    this.receipts = receipts ? new ReceiptPusher(receipts) : undefined;
     this.port = (server.address() as AddressInfo).port;
     this.endpoint = `${host.includes(':') ? `[${host}]` : host}:${this.port}`;
     this.url = `http://${this.endpoint}`;
@@ -535,7 +542,7 @@ export class FakeDysmsapi {
         resolve();
       });
     });
-    const fake = new FakeDysmsapi(server, { ...(opts.accessKeys ?? DEFAULT_ACCESS_KEYS) }, opts.onRequest, host);
+    const fake = new FakeDysmsapi(server, { ...(opts.accessKeys ?? DEFAULT_ACCESS_KEYS) }, opts.onRequest, host, opts.receipts);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       fake.handle(req, res).catch((error: unknown) => fake.failSafe(res, error));
     });
@@ -595,6 +602,7 @@ export class FakeDysmsapi {
     this.waiters.clear();
     for (const timer of this.delayed) clearTimeout(timer);
     this.delayed.clear();
+    this.receipts?.close();
     return new Promise((resolve, reject) => {
       this.server.close((error) => (error ? reject(error) : resolve()));
       this.server.closeAllConnections();
@@ -643,7 +651,7 @@ export class FakeDysmsapi {
     const behaviour = this.takeBehaviour();
     switch (behaviour.kind) {
       case 'ok':
-        return this.send(res, record, validateSendSms(params) ?? okReply());
+        return this.answerOk(res, record, params);
       case 'business':
         return this.send(res, record, businessReply(behaviour.code, behaviour.message));
       case 'http':
@@ -655,7 +663,7 @@ export class FakeDysmsapi {
       case 'delay': {
         const timer = setTimeout(() => {
           this.delayed.delete(timer);
-          if (!res.destroyed) this.send(res, record, validateSendSms(params) ?? okReply());
+          if (!res.destroyed) this.answerOk(res, record, params);
         }, behaviour.ms);
         this.delayed.add(timer);
         return;
@@ -663,6 +671,15 @@ export class FakeDysmsapi {
       case 'reset':
         req.socket.resetAndDestroy();
         return;
+    }
+  }
+
+  /** A SendSms the double accepts (unless its parameters are wrong), with its receipt to come. */
+  private answerOk(res: ServerResponse, record: RecordedRequest, params: Record<string, string>): void {
+    const reply = validateSendSms(params) ?? okReply();
+    this.send(res, record, reply);
+    if (reply.code === 'OK' && reply.bizId) {
+      this.receipts?.accepted({ phoneNumbers: params.PhoneNumbers ?? '', bizId: reply.bizId, outId: params.OutId, sentAt: record.receivedAt });
     }
   }
 

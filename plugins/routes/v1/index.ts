@@ -21,7 +21,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
   fastify.post(
     '/v1/verifications',
     {
-      config: { auth: { scope: 'verify' } },
+      config: { auth: { scope: 'verify' }, idempotent: true },
       schema: {
         summary: 'Send a verification code',
         operationId: 'sendVerification',
@@ -62,7 +62,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
   fastify.post(
     '/v1/notifications',
     {
-      config: { auth: { scope: 'notify' } },
+      config: { auth: { scope: 'notify' }, idempotent: true },
       schema: {
         summary: 'Send a notification SMS with a template',
         operationId: 'sendNotification',
