@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { IdempotencyStore, KeptResponse } from '../src/domain/idempotency.js';
 import { MemoryIdempotencyStore } from '../src/stores/memory/memory-idempotency-store.js';
 import { connectRedisIdempotencyStore, idempotencyKey } from '../src/stores/redis/redis-idempotency-store.js';
-import { parseHostPorts } from '../src/stores/redis/topology.js';
+import { parseHostPorts } from '../src/config/redis-topology.js';
 import { requireClusterNodes, requireRedisUrl, uniquePrefix, until, type StoreKind } from './support/stores.js';
 
 const ANSWER: KeptResponse = { statusCode: 201, headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"ok":true}' };

@@ -7,7 +7,7 @@ import type { SendLimits, SendPlan, Subject, VerificationStore } from '../src/do
 import { planSend } from '../src/domain/verification/rules.js';
 import { MemoryStore } from '../src/stores/memory/memory-store.js';
 import { connectRedisStore } from '../src/stores/redis/redis-store.js';
-import { parseHostPorts } from '../src/stores/redis/topology.js';
+import { parseHostPorts } from '../src/config/redis-topology.js';
 import { TEST_AUDIT, requireClusterNodes, requireRedisUrl, uniquePrefix } from './support/stores.js';
 
 /**

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { DEFAULT_SCOPES, isScope, SCOPES, type Scope } from '../domain/access/scope.js';
 import { CHANNEL_PATTERN } from '../domain/channels/channel.js';
+import { commaList } from './comma-list.js';
 import { ConfigError } from './config-error.js';
 import { readJsonConfigFile } from './json-config-file.js';
 
@@ -33,23 +34,19 @@ const ApiKeysFile = Type.Array(
 
 /** `API_KEYS=name:token,name2:token2`: every key may use every channel, with the default scopes. */
 export function parseApiKeys(text: string): ApiKey[] {
-  const keys = text
-    .split(',')
-    .map((part) => part.trim())
-    .filter(Boolean)
-    .map((part) => {
-      const colon = part.indexOf(':');
-      const name = colon > 0 ? part.slice(0, colon) : '';
-      const token = colon > 0 ? part.slice(colon + 1) : '';
-      if (!new RegExp(NAME).test(name) || token.length < MIN_TOKEN_LENGTH || /[^\x21-\x7e]/.test(token)) {
-        // Never echo the entry: it holds a token.
-        throw new ConfigError(
-          'API_KEYS',
-          `is invalid: each entry is name:token ([A-Za-z0-9_.-] name, printable token of at least ${MIN_TOKEN_LENGTH} characters)`,
-        );
-      }
-      return { name, token, channels: undefined, scopes: DEFAULT_SCOPES };
-    });
+  const keys = commaList(text).map((part) => {
+    const colon = part.indexOf(':');
+    const name = colon > 0 ? part.slice(0, colon) : '';
+    const token = colon > 0 ? part.slice(colon + 1) : '';
+    if (!new RegExp(NAME).test(name) || token.length < MIN_TOKEN_LENGTH || /[^\x21-\x7e]/.test(token)) {
+      // Never echo the entry: it holds a token.
+      throw new ConfigError(
+        'API_KEYS',
+        `is invalid: each entry is name:token ([A-Za-z0-9_.-] name, printable token of at least ${MIN_TOKEN_LENGTH} characters)`,
+      );
+    }
+    return { name, token, channels: undefined, scopes: DEFAULT_SCOPES };
+  });
   return checkUnique('API_KEYS', keys);
 }
 

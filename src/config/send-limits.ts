@@ -1,4 +1,5 @@
 import type { SendWindow } from '../domain/limits/send-window.js';
+import { commaList } from './comma-list.js';
 import { parseDuration } from './duration.js';
 
 const WINDOW = /^(\d+)\/(\S+)$/;
@@ -8,7 +9,7 @@ const WINDOW = /^(\d+)\/(\S+)$/;
  * the config loader can name the variable the text came from.
  */
 export function parseSendLimits(text: string): SendWindow[] | string {
-  const parts = text.split(',').map((part) => part.trim()).filter((part) => part.length > 0);
+  const parts = commaList(text);
   if (parts.length === 0) return 'expected at least one window such as 1/60s';
   const windows: SendWindow[] = [];
   for (const part of parts) {

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import proxyAddr from '@fastify/proxy-addr';
+import { commaList } from './comma-list.js';
 
 /** What Fastify's `trustProxy` takes: a boolean, a hop count, or addresses/CIDRs of trusted proxies. */
 export type TrustProxy = boolean | number | string[];
@@ -10,7 +11,7 @@ export function parseTrustProxy(text: string): TrustProxy | undefined {
   if (value === 'true') return true;
   if (value === 'false') return false;
   if (/^\d+$/.test(value)) return Number(value);
-  const parts = value.split(',').map((part) => part.trim()).filter(Boolean);
+  const parts = commaList(value);
   if (parts.length === 0) return undefined;
   return parts.every(isAddressOrCidr) ? parts : undefined;
 }

@@ -3,7 +3,7 @@ import { Cluster, Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
 import { connectRedisStore } from '../../src/stores/redis/redis-store.js';
-import { parseHostPorts } from '../../src/stores/redis/topology.js';
+import { parseHostPorts } from '../../src/config/redis-topology.js';
 import type { VerificationStore } from '../../src/domain/store.js';
 
 /** A store under test plus the means to move its time forward and look inside it. */

@@ -1,4 +1,3 @@
-import { ConfigError } from '../../config/config-error.js';
 
 /** Where Redis is: one node (URL), a Cluster, or a primary that Sentinels watch. */
 export type RedisTopology =
@@ -15,21 +14,6 @@ export type RedisTopology =
 export interface HostPort {
   readonly host: string;
   readonly port: number;
-}
-
-/** `host:port,host:port` (IPv6 as `[::1]:7000`). */
-export function parseHostPorts(variable: string, text: string): HostPort[] {
-  const parts = text.split(',').map((part) => part.trim()).filter(Boolean);
-  const parsed = parts.map((part) => {
-    const match = /^(?:\[([^\]]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(part);
-    const port = match ? Number(match[3]) : NaN;
-    if (!match || port < 1 || port > 65535) return undefined;
-    return { host: (match[1] ?? match[2]) as string, port };
-  });
-  if (parsed.length === 0 || parsed.some((p) => p === undefined)) {
-    throw new ConfigError(variable, 'is invalid: expected host:port[,host:port…]');
-  }
-  return parsed as HostPort[];
 }
 
 /** Where the topology points, for logs and errors: `redis://host:port/db`, never a password. */
