@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_ACCESS_KEYS, FakeDysmsapi } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
+import { FakeDysmsapi } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
 import { nationalDigits, type ReceiptOptions, type SmsReport } from '../tools/fake-dysmsapi/receipts.js';
+import { aliyunEnv as doubleEnv } from './support/aliyun-env.js';
 import { startInstance, type AppInstance } from './support/app.js';
 import { spawnTsx, type NodeProcess } from './support/node-process.js';
 import { until } from './support/stores.js';
@@ -48,17 +49,9 @@ class Receiver {
   }
 }
 
+/** The Aliyun provider against the double, with the code in the answer. */
 function aliyunEnv(endpoint: string): Record<string, string> {
-  return {
-    SMS_PROVIDER: 'aliyun',
-    ALIYUN_SMS_ENDPOINT: endpoint,
-    ALIBABA_CLOUD_ACCESS_KEY_ID: 'testAkId',
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET: DEFAULT_ACCESS_KEYS.testAkId as string,
-    ALIYUN_SMS_SIGN_NAME: '阿里云短信测试',
-    ALIYUN_SMS_TEMPLATE_CODE: 'SMS_154950909',
-    ALIYUN_SMS_TIMEOUT_MS: '3000',
-    EXPOSE_CODE: 'true',
-  };
+  return doubleEnv(endpoint, { ALIYUN_SMS_TIMEOUT_MS: '3000', EXPOSE_CODE: 'true' });
 }
 
 describe('the Dysmsapi double pushes delivery receipts like Aliyun SmsReport', () => {
