@@ -80,7 +80,8 @@ describe('GET /metrics', () => {
     expect(value(text, 'sms_provider_request_duration_seconds_count', { provider: 'recording', result: 'failed' })).toBe(1);
     expect(value(text, 'sms_provider_errors_total', { provider: 'recording', code: 'isp.SYSTEM_ERROR' })).toBe(1);
 
-    expect(value(text, 'store_operation_duration_seconds_count', { operation: 'reserveSend' })).toBe(4);
+    // 4 code sends and the notice (inside the send budget since issue 11: reserved like a code send)
+    expect(value(text, 'store_operation_duration_seconds_count', { operation: 'reserveSend' })).toBe(5);
     expect(value(text, 'store_operation_duration_seconds_count', { operation: 'checkCode' })).toBe(2);
     expect(value(text, 'store_operation_duration_seconds_count', { operation: 'releaseSend' })).toBe(1);
     expect(value(text, 'store_errors_total', { operation: 'reserveSend' })).toBe(0);

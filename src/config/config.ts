@@ -63,6 +63,9 @@ export const EnvSchema = Type.Object({
   // No default in the schema: production requires it set; elsewhere unset means off.
   GLOBAL_SEND_LIMITS: Type.Optional(Type.String()),
   VERIFY_FAILURE_LIMITS: Type.String({ default: '20/1d' }),
+  NOTICE_LIMITS: Type.String({ default: '10/1h,50/1d' }),
+  NOTICE_TEMPLATES: Type.Optional(Type.String()),
+  IP_CHECK_LIMITS: Type.String({ default: 'off' }),
   BLOCKED_PREFIXES: Type.Optional(Type.String()),
   ALLOWED_COUNTRIES: Type.Optional(Type.String()),
   TRUST_PROXY: Type.String({ default: 'false' }),
@@ -101,6 +104,8 @@ export interface Config {
   /** Whether `/metrics` and `/docs` need a key too. */
   readonly protectOpsRoutes: boolean;
   readonly limits: AbuseLimits;
+  /** `NOTICE_TEMPLATES`: when set, the only templates a notice may use. */
+  readonly noticeTemplates: ReadonlySet<string> | undefined;
   readonly phonePolicy: PhonePolicy;
   readonly trustProxy: TrustProxy;
   readonly shutdownTimeoutMs: number;
@@ -212,7 +217,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       ip: step(() => optionalLimits('IP_SEND_LIMITS', env.IP_SEND_LIMITS), []),
       global: step(() => optionalLimits('GLOBAL_SEND_LIMITS', env.GLOBAL_SEND_LIMITS ?? 'off'), []),
       verifyFailures: step(() => optionalLimits('VERIFY_FAILURE_LIMITS', env.VERIFY_FAILURE_LIMITS), []),
+      notice: step(() => optionalLimits('NOTICE_LIMITS', env.NOTICE_LIMITS), []),
+      ipChecks: step(() => optionalLimits('IP_CHECK_LIMITS', env.IP_CHECK_LIMITS), []),
     },
+    noticeTemplates: step(() => noticeTemplates(env.NOTICE_TEMPLATES), undefined),
     phonePolicy: {
       blockedPrefixes: step(() => (env.BLOCKED_PREFIXES === undefined ? [] : orFail('BLOCKED_PREFIXES', parseBlockedPrefixes(env.BLOCKED_PREFIXES), 'a comma list of E.164 prefixes such as +8617,+882')), []),
       allowedCountries: step(() => allowedCountries(env.ALLOWED_COUNTRIES), undefined),
@@ -233,6 +241,17 @@ export function loadConfig(source: Record<string, string | undefined> = process.
 function allowedCountries(text: string | undefined): ReadonlySet<string> | undefined {
   if (text === undefined || text.trim() === '*') return undefined;
   return orFail('ALLOWED_COUNTRIES', parseCountries(text), 'a comma list of ISO country codes such as CN,HK, or * for all');
+}
+
+/** `NOTICE_TEMPLATES`: a comma list of template codes; unset, any template that is not a verification one. */
+function noticeTemplates(text: string | undefined): ReadonlySet<string> | undefined {
+  if (text === undefined) return undefined;
+  const codes = text.split(',').map((code) => code.trim()).filter(Boolean);
+  const bad = codes.find((code) => !/^[A-Za-z0-9_.-]{1,64}$/.test(code));
+  if (codes.length === 0 || bad !== undefined) {
+    throw new ConfigError('NOTICE_TEMPLATES', `is invalid: expected a comma list of template codes such as SMS_100,SMS_200${bad ? ` (got ${JSON.stringify(bad)})` : ''}`);
+  }
+  return new Set(codes);
 }
 
 /** `off` (or `none`) disables a limit; anything else is windows like SEND_LIMITS. */
