@@ -1,3 +1,6 @@
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ACCESS_KEYS, FakeDysmsapi, type RecordedRequest } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
 import { buildTestApp, type TestApp } from './support/app.js';
@@ -240,5 +243,32 @@ describe.each(STORE_KINDS)('a send whose provider outcome is unknown, on the %s 
     expect(first.body.code).toBe('SMS_SEND_FAILED');
     const second = await t.post('/v1/verifications', { phone: PHONE, channel: 'login' });
     expect(second.body.code).toBe('SMS_SEND_FAILED');
+  });
+});
+
+describe('verification templates are never notices, whichever channel they belong to', () => {
+  let t: TestApp;
+  afterEach(async () => {
+    await t?.close();
+  });
+
+  it('refuses every channel template of CHANNELS_FILE and the log provider default, v1 and legacy', async () => {
+    const file = join(tmpdir(), `channels-notice-${process.pid}-${Date.now()}.json`);
+    writeFileSync(file, JSON.stringify({ vip: { templateCode: 'SMS_200' } }));
+    try {
+      t = await buildTestApp('memory', { ...QUIET, CHANNELS_FILE: file });
+      for (const templateCode of ['SMS_200', 'verification-code']) {
+        const v1 = await t.post('/v1/notifications', { phone: PHONE, channel: 'login', templateCode });
+        expect(v1.status, templateCode).toBe(400);
+        expect(v1.body.code).toBe('TEMPLATE_NOT_ALLOWED');
+        const legacy = await t.post('/sms_message/sendNotice', { phone: PHONE, channel: 'vip', template_code: templateCode });
+        expect(legacy.body).toEqual({ code: 400, message: '参数错误: template_code', data: {} });
+      }
+      expect(t.sms.messages).toHaveLength(0);
+      const events = (await t.harness.store.audit.page({}, { limit: 50 })).events;
+      expect(events).toHaveLength(0);
+    } finally {
+      unlinkSync(file);
+    }
   });
 });
