@@ -105,6 +105,21 @@ describe('a paused Redis (DEBUG SLEEP)', () => {
     expect((await notice()).status).toBe(201);
     expect(service.sms.messages).toHaveLength(1);
   });
+
+  it('an idempotent send answered 503 during the pause leaves no in-flight claim: its retry with the same key is sent', async () => {
+    service = await start();
+    const phone = '+8613800000005';
+    const send = () =>
+      service.app
+        .inject({ method: 'POST', url: '/v1/verifications', payload: { phone, channel: 'login' }, headers: { 'idempotency-key': 'late-1' } })
+        .then((r) => ({ status: r.statusCode, code: r.json().code as string | undefined }));
+    await pause(2, async () => {
+      expect((await send()).status).toBe(503);
+    });
+    await until(async () => (await admin.ping()) === 'PONG');
+    expect(await send()).toMatchObject({ status: 201 });
+    expect(service.sms.messages).toHaveLength(1);
+  });
 });
 
 describe('a Redis Cluster primary killed under load (3 primaries + 3 replicas)', () => {
