@@ -14,6 +14,7 @@ import { parseHostPorts, type RedisTopology } from '../stores/redis/topology.js'
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 import type { AbuseLimits, SendWindow } from '../domain/limits/send-window.js';
 import { parseSendLimits } from './send-limits.js';
+import { noticeTemplates } from './notice-templates.js';
 
 /**
  * Every setting the service reads, as it appears in the environment. Values are
@@ -241,17 +242,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
 function allowedCountries(text: string | undefined): ReadonlySet<string> | undefined {
   if (text === undefined || text.trim() === '*') return undefined;
   return orFail('ALLOWED_COUNTRIES', parseCountries(text), 'a comma list of ISO country codes such as CN,HK, or * for all');
-}
-
-/** `NOTICE_TEMPLATES`: a comma list of template codes; unset, any template that is not a verification one. */
-function noticeTemplates(text: string | undefined): ReadonlySet<string> | undefined {
-  if (text === undefined) return undefined;
-  const codes = text.split(',').map((code) => code.trim()).filter(Boolean);
-  const bad = codes.find((code) => !/^[A-Za-z0-9_.-]{1,64}$/.test(code));
-  if (codes.length === 0 || bad !== undefined) {
-    throw new ConfigError('NOTICE_TEMPLATES', `is invalid: expected a comma list of template codes such as SMS_100,SMS_200${bad ? ` (got ${JSON.stringify(bad)})` : ''}`);
-  }
-  return new Set(codes);
 }
 
 /** `off` (or `none`) disables a limit; anything else is windows like SEND_LIMITS. */
