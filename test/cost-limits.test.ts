@@ -177,6 +177,28 @@ describe.each(STORE_KINDS)('IP_CHECK_LIMITS on the %s store', (kind) => {
   });
 });
 
+describe.each(STORE_KINDS)('IP_CHECK_LIMITS buckets on the %s store', (kind) => {
+  let t: TestApp;
+  afterEach(async () => {
+    await t?.close();
+  });
+  const check = (remoteAddress: string) =>
+    t.app
+      .inject({ method: 'POST', url: '/v1/verifications/check', payload: { phone: PHONE, channel: 'login', code: '0000' }, remoteAddress })
+      .then((r) => r.statusCode);
+
+  it('counts an IPv6 /64 as one client and an IPv4-mapped address as its IPv4 address, like IP_SEND_LIMITS', async () => {
+    t = await buildTestApp(kind, { ...QUIET, IP_CHECK_LIMITS: '2/1h' });
+    expect(await check('2001:db8:1:2::1')).toBe(404);
+    expect(await check('2001:db8:1:2:ffff::9')).toBe(404);
+    expect(await check('2001:db8:1:2:abcd::1')).toBe(429);
+    expect(await check('2001:db8:1:3::1')).toBe(404);
+    expect(await check('203.0.113.7')).toBe(404);
+    expect(await check('::ffff:203.0.113.7')).toBe(404);
+    expect(await check('203.0.113.7')).toBe(429);
+  });
+});
+
 describe.each(STORE_KINDS)('a send whose provider outcome is unknown, on the %s store', (kind) => {
   let fake: FakeDysmsapi;
   let t: TestApp;
