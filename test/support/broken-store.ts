@@ -12,6 +12,7 @@ export function brokenStore(): VerificationStore {
     appendAudit: fail,
     commitSend: fail,
     releaseSend: fail,
+    peekSend: fail,
     checkCode: fail,
     sharedSecret: async (candidate) => candidate,
     ping: fail,

@@ -2,11 +2,14 @@
 export type AuditEventName =
   | 'code.sent'
   | 'code.send_failed'
+  | 'code.send_unconfirmed'
   | 'code.rate_limited'
   | 'code.approved'
   | 'code.rejected'
   | 'notice.sent'
-  | 'notice.send_failed';
+  | 'notice.send_failed'
+  | 'notice.send_unconfirmed'
+  | 'notice.rate_limited';
 
 /** An event's own flat fields (undefined ones are left out). */
 export type AuditEventFields = Readonly<Record<string, string | number | undefined>>;

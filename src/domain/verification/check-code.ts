@@ -4,7 +4,10 @@ import type { Subject } from '../store.js';
 import { auditContext, retryAfterSeconds, type VerificationKit } from './kit.js';
 import type { CheckCodeRequest, CheckCodeResult } from './types.js';
 
-/** Check a code: one store decision (see rules.ts judgeCheck), audited by the store. */
+/**
+ * Check a code: one store decision (see rules.ts judgeCheck), audited by the store. Malformed input
+ * answers before any limit; every well-formed check counts in IP_CHECK_LIMITS, whatever its outcome.
+ */
 export async function checkCode(kit: VerificationKit, request: CheckCodeRequest): Promise<CheckCodeResult> {
   const subject = kit.subject(request);
   if ('kind' in subject) return subject;
@@ -14,6 +17,7 @@ export async function checkCode(kit: VerificationKit, request: CheckCodeRequest)
     return { kind: 'invalid', field: 'code', codeLength: policy.codeLength };
   }
   const key: Subject = { channel, phone: phone.e164 };
+  const { ipChecks } = kit.deps.guards.limits;
   const result = await orUnavailable(
     kit.deps.store.checkCode({
       subject: key,
@@ -22,12 +26,13 @@ export async function checkCode(kit: VerificationKit, request: CheckCodeRequest)
       maxAttempts: policy.maxVerifyAttempts,
       checkId: generateSendId(),
       failureLimits: kit.deps.guards.limits.verifyFailures,
+      ipChecks: ipChecks.length > 0 && request.context?.ip ? { address: request.context.ip, windows: ipChecks } : undefined,
     }),
   );
   return {
     kind: 'checked',
     status: result.status,
     attemptsRemaining: result.attemptsRemaining,
-    retryAfterSeconds: result.status === 'verify_limited' ? retryAfterSeconds(result.retryAfterMs) : 0,
+    retryAfterSeconds: result.status === 'verify_limited' || result.status === 'check_limited' ? retryAfterSeconds(result.retryAfterMs) : 0,
   };
 }

@@ -1,7 +1,7 @@
-import { longestWindowMs, type WindowsVerdict } from '../limits/windows.js';
+import { longestWindowMs, ROOM, type WindowsVerdict } from '../limits/windows.js';
 import type { SendWindow } from '../limits/send-window.js';
-import type { AuditEvent } from '../audit/audit.js';
-import type { CheckStatus, CommitResult, LimitGroup, LimitScope, SendLimits, SendPlan } from '../store.js';
+import type { AuditEvent, AuditEventName } from '../audit/audit.js';
+import type { CheckStatus, CommitResult, FullLimit, LimitGroup, LimitScope, SendKind, SendLimits, SendOutcome, SendPlan } from '../store.js';
 
 /**
  * The store's decision rules, written once. The memory store is these functions plus maps; each
@@ -9,11 +9,12 @@ import type { CheckStatus, CommitResult, LimitGroup, LimitScope, SendLimits, Sen
  * test/store-model.test.ts runs random sequences on every store to prove they answer alike.
  */
 
-/** The limits that apply, in the order refusals are reported: channel, phone, ip, global (empty ones left out). */
+/** The limits that apply, in the order refusals are reported: channel, phone, notice, ip, global (empty ones left out). */
 export function limitGroups(limits: SendLimits): LimitGroup[] {
   const groups: LimitGroup[] = [
     { scope: 'channel', windows: limits.channel },
     { scope: 'phone', windows: limits.phone },
+    { scope: 'notice', windows: limits.notice ?? [] },
     { scope: 'ip', windows: limits.ip?.windows ?? [] },
     { scope: 'global', windows: limits.global },
   ];
@@ -25,9 +26,30 @@ export function recordKeepMs(codeTtlMs: number, channelWindows: readonly SendWin
   return Math.max(codeTtlMs, longestWindowMs(channelWindows));
 }
 
-/** Plans a send once: its limit groups and record keep time are derived here and nowhere else. */
-export function planSend(input: Omit<SendPlan, 'groups' | 'keepMs'>): SendPlan {
-  return { ...input, groups: limitGroups(input.limits), keepMs: recordKeepMs(input.codeTtlMs, input.limits.channel) };
+/** Plans a code send once: its limit groups and record keep time are derived here and nowhere else. */
+export function planSend(input: Omit<SendPlan, 'groups' | 'keepMs' | 'kind'>): SendPlan {
+  return { ...input, kind: 'code', groups: limitGroups(input.limits), keepMs: recordKeepMs(input.codeTtlMs, input.limits.channel) };
+}
+
+/**
+ * Plans a notice: the same reservation as a code send (every limit group all or nothing, released
+ * when the provider refuses, counted when it accepts), with no code to keep. Its limits are the
+ * notice windows per phone, the per-IP and the global ones; never the code limits (channel, phone).
+ */
+export function planNotice(input: Pick<SendPlan, 'subject' | 'context' | 'sendId'> & { readonly limits: Omit<SendLimits, 'channel' | 'phone'> }): SendPlan {
+  const limits: SendLimits = { ...input.limits, channel: [], phone: [] };
+  return { ...input, kind: 'notice', codeHash: '', codeTtlMs: 0, keepMs: 0, limits, groups: limitGroups(limits) };
+}
+
+/** The audit event of a send's step: `code.sent`, `notice.rate_limited`, … */
+export function sendEventName(kind: SendKind, step: SendOutcome | 'send_failed' | 'rate_limited'): AuditEventName {
+  return `${kind}.${step === 'unconfirmed' ? 'send_unconfirmed' : step}`;
+}
+
+/** The first full limit, from each group's verdict (judgeSend without a reservation). */
+export function fullLimit(groups: readonly LimitGroup[], verdicts: readonly WindowsVerdict[]): FullLimit | undefined {
+  const verdict = judgeSend(groups, verdicts);
+  return verdict.ok ? undefined : { scope: verdict.scope, window: verdict.window, retryAfterMs: verdict.retryAfterMs };
 }
 
 export type SendVerdict =
@@ -82,8 +104,9 @@ export interface CheckDecision {
 }
 
 /**
- * Not found → expired → used → too many attempts → the phone's wrong-guess limit (`failures`, the
- * verdict of its windows) → compare.
+ * The client IP's check limit (`ipChecks`, the verdict of its windows: a refused check is not
+ * counted; every other one is, whatever its outcome) → not found → expired → used → too many
+ * attempts → the phone's wrong-guess limit (`failures`, the verdict of its windows) → compare.
  */
 export function judgeCheck(
   code: CodeView | undefined,
@@ -91,6 +114,7 @@ export function judgeCheck(
   now: number,
   maxAttempts: number,
   failures: WindowsVerdict,
+  ipChecks: WindowsVerdict = ROOM,
 ): CheckDecision {
   const answer = (status: CheckStatus, extra: Partial<CheckDecision> = {}): CheckDecision => ({
     status,
@@ -100,6 +124,7 @@ export function judgeCheck(
     attempt: undefined,
     ...extra,
   });
+  if (ipChecks.refused !== undefined) return answer('check_limited', { retryAfterMs: ipChecks.retryAfterMs });
   if (!code) return answer('not_found');
   if (now >= code.expiresAt) return answer('expired');
   if (code.used) return answer('used');

@@ -1,14 +1,16 @@
 import { contextFields, flatten, namedEvent, type AuditContext, type AuditEvent, type AuditEventFields } from '../../domain/audit/audit.js';
 import { MemoryAuditLog } from './memory-audit-log.js';
 import type { SendWindow } from '../../domain/limits/send-window.js';
-import { judgeWindows, liveEntries, longestWindowMs } from '../../domain/limits/windows.js';
-import { checkEvent, commitOutcome, judgeCheck, judgeSend } from '../../domain/verification/rules.js';
-import { failuresKey, limitKey, subjectKeys } from '../keys.js';
+import { judgeWindows, liveEntries, longestWindowMs, ROOM } from '../../domain/limits/windows.js';
+import { checkEvent, commitOutcome, fullLimit, judgeCheck, judgeSend, sendEventName } from '../../domain/verification/rules.js';
+import { failuresKey, ipChecksKey, limitKey, subjectKeys } from '../keys.js';
 import type {
   CheckCodeInput,
   CheckResult,
   CommitResult,
+  FullLimit,
   ReserveSendResult,
+  SendOutcome,
   SendPlan,
   VerificationStore,
 } from '../../domain/store.js';
@@ -50,7 +52,8 @@ const DEFAULT_AUDIT = { retentionMs: 30 * 86_400_000, maxLen: 10_000 };
 /**
  * The same semantics as the Redis scripts, for one process: every method does its
  * whole decision synchronously, so no two requests interleave inside one. Records
- * are keyed like the Redis keys (without a prefix).
+ * are keyed like the Redis keys (without a prefix). It needs no request deadline (the Redis
+ * scripts refuse to act past theirs): nothing queues a decision here, so none can run late.
  */
 export class MemoryStore implements VerificationStore {
   readonly kind = 'memory' as const;
@@ -81,7 +84,7 @@ export class MemoryStore implements VerificationStore {
       logs.map((entries, i) => judgeWindows(times(entries), (groups[i] as (typeof groups)[number]).windows, now)),
     );
     if (!verdict.ok) {
-      this.record(now, input.context, { event: 'code.rate_limited', reason: verdict.reason });
+      this.record(now, input.context, { event: sendEventName(input.kind, 'rate_limited'), reason: verdict.reason });
       return { ok: false, scope: verdict.scope, window: verdict.window, retryAfterMs: verdict.retryAfterMs };
     }
 
@@ -89,6 +92,7 @@ export class MemoryStore implements VerificationStore {
       const entries = [...(logs[i] ?? []), { id: input.sendId, at: now }];
       this.logs.set(keys[i] as string, { entries, keepUntil: now + longestWindowMs(group.windows) });
     });
+    if (input.kind === 'notice') return { ok: true, sentAt: now, expiresAt: now };
     const codeKey = subjectKeys('', input.subject).code;
     const keepUntil = now + input.keepMs;
     const record = this.liveCode(codeKey, now) ?? { current: undefined, pending: new Map(), keepUntil };
@@ -105,8 +109,13 @@ export class MemoryStore implements VerificationStore {
     return { ok: true, sentAt: now, expiresAt: now + input.codeTtlMs };
   }
 
-  async commitSend(input: SendPlan, event: AuditEventFields): Promise<CommitResult> {
+  async commitSend(input: SendPlan, event: AuditEventFields, outcome: SendOutcome = 'sent'): Promise<CommitResult> {
     const now = this.now();
+    const name = sendEventName(input.kind, outcome);
+    if (input.kind === 'notice') {
+      this.record(now, input.context, namedEvent(name, event));
+      return 'promoted';
+    }
     const record = this.liveCode(subjectKeys('', input.subject).code, now);
     const pending = record?.pending.get(input.sendId);
     const result = commitOutcome(pending?.sentAt, record?.current, input.sendId);
@@ -118,8 +127,16 @@ export class MemoryStore implements VerificationStore {
       record.keepUntil = Math.max(record.keepUntil, keepUntil);
     }
     const unconfirmed = result === 'lost' ? { reason: 'unconfirmed' } : {};
-    this.record(now, input.context, namedEvent('code.sent', { ...event, ...unconfirmed }));
+    this.record(now, input.context, namedEvent(name, { ...event, ...unconfirmed }));
     return result;
+  }
+
+  async peekSend(input: SendPlan): Promise<FullLimit | undefined> {
+    const now = this.now();
+    const verdicts = input.groups.map((group) =>
+      judgeWindows(times(this.liveLog(limitKey('', group.scope, input.subject, input.limits), group.windows, now)), group.windows, now),
+    );
+    return fullLimit(input.groups, verdicts);
   }
 
   async releaseSend(input: SendPlan, event: AuditEventFields): Promise<void> {
@@ -128,11 +145,13 @@ export class MemoryStore implements VerificationStore {
       const log = this.logs.get(limitKey('', group.scope, input.subject, input.limits));
       if (log) log.entries = log.entries.filter((e) => e.id !== input.sendId);
     }
-    const codeKey = subjectKeys('', input.subject).code;
-    const record = this.liveCode(codeKey, now);
-    record?.pending.delete(input.sendId);
-    if (record && !record.current && record.pending.size === 0) this.codes.delete(codeKey);
-    this.record(now, input.context, namedEvent('code.send_failed', event));
+    if (input.kind === 'code') {
+      const codeKey = subjectKeys('', input.subject).code;
+      const record = this.liveCode(codeKey, now);
+      record?.pending.delete(input.sendId);
+      if (record && !record.current && record.pending.size === 0) this.codes.delete(codeKey);
+    }
+    this.record(now, input.context, namedEvent(sendEventName(input.kind, 'send_failed'), event));
   }
 
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
@@ -140,7 +159,14 @@ export class MemoryStore implements VerificationStore {
     const code = this.liveCode(subjectKeys('', input.subject).code, now)?.current;
     const failuresLog = failuresKey('', input.subject.phone);
     const failures = this.liveLog(failuresLog, input.failureLimits, now);
-    const decision = judgeCheck(code, input.codeHash, now, input.maxAttempts, judgeWindows(times(failures), input.failureLimits, now));
+    const ip = input.ipChecks;
+    const ipLog = ip ? ipChecksKey('', ip.address) : undefined;
+    const ipChecks = ip && ipLog ? this.liveLog(ipLog, ip.windows, now) : [];
+    const ipVerdict = ip ? judgeWindows(times(ipChecks), ip.windows, now) : ROOM;
+    const decision = judgeCheck(code, input.codeHash, now, input.maxAttempts, judgeWindows(times(failures), input.failureLimits, now), ipVerdict);
+    if (ip && ipLog && decision.status !== 'check_limited') {
+      this.logs.set(ipLog, { entries: [...ipChecks, { id: input.checkId, at: now }], keepUntil: now + longestWindowMs(ip.windows) });
+    }
     if (code && decision.effect === 'use') code.used = true;
     if (code && decision.effect === 'wrong') {
       code.attempts += 1;

@@ -1,12 +1,18 @@
 -- rules.ts judgeCheck / checkEvent: check a code of a (channel, phone); approve it at most once. Audits the outcome.
--- KEYS[1] code hash, KEYS[2] the phone's wrong-guess log (sorted set), [last KEY audit]
+-- KEYS[1] code hash, KEYS[2] the phone's wrong-guess log (sorted set), [KEYS[3] the client IP's check
+-- log, with IP mode 1], [last KEY audit]
 -- ARGV after the prelude's: HMAC of the code given, max wrong attempts, check id,
--- window count n, then n triples (count, window ms, label) limiting wrong guesses per phone.
+-- window count n, then n triples (count, window ms, label) limiting wrong guesses per phone; then the
+-- IP check limit (IP_CHECK_LIMITS): mode '0' none; '1' its log is KEYS[3] (one node, Sentinel),
+-- followed by its window count and triples; '2' decided in its own slot first (Cluster, where the
+-- check was reserved there if allowed), followed by the refusing window index (-1 none) and retry ms.
 -- Returns {status, attempts remaining, retry-after ms}.
 local now = now_ms()
 local given = ARGV[ARG0 + 1]
 local max = tonumber(ARGV[ARG0 + 2])
 local check_id = ARGV[ARG0 + 3]
+local ip_at = ARG0 + 5 + 3 * tonumber(ARGV[ARG0 + 4])
+local ip_mode = ARGV[ip_at]
 live_code(KEYS[1], now)
 local c = redis.call('HMGET', KEYS[1], 'h', 'exp', 'used', 'att', 'id')
 
@@ -27,6 +33,16 @@ local function decide(status, remaining, attempt, retry)
   end
   audit(now, extra)
   return reply({status, remaining, retry or 0})
+end
+
+-- Checks per client IP: a refused check is not counted; every other one is, whatever its outcome.
+if ip_mode == '1' then
+  local full, _, retry, longest = check_windows(KEYS[3], now, ip_at)
+  if full >= 0 then return decide('check_limited', 0, nil, retry) end
+  redis.call('ZADD', KEYS[3], now, check_id)
+  redis.call('PEXPIRE', KEYS[3], longest)
+elseif ip_mode == '2' and tonumber(ARGV[ip_at + 1]) >= 0 then
+  return decide('check_limited', 0, nil, tonumber(ARGV[ip_at + 2]))
 end
 
 if not c[1] then return decide('not_found', 0) end

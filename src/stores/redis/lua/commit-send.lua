@@ -1,13 +1,22 @@
--- rules.ts commitOutcome. The provider accepted the SMS: its pending code becomes the current one (unless
--- a newer send's code already is), and code.sent is audited.
+-- rules.ts commitOutcome. The provider accepted the SMS (or its outcome is unknown: it may have left):
+-- its pending code becomes the current one (unless a newer send's code already is), and the event
+-- named (code.sent, code.send_unconfirmed) is audited. A notice has no code: it only audits its event.
 -- KEYS[1] code hash, [KEYS[2] audit]
--- ARGV after the prelude's: send id, record keep ms, then field/value pairs for the audit entry.
+-- ARGV after the prelude's: kind (code or notice), event name, send id, record keep ms, then
+-- field/value pairs for the audit entry.
 -- Returns 1 promoted, 0 superseded (a newer code is current), 2 already committed (a retry whose
 -- first try had landed: nothing is written again), -1 lost (the pending code is gone, e.g. a Redis
 -- restart without persistence: audited as code.sent with reason unconfirmed).
 local now = now_ms()
-local send_id = ARGV[ARG0 + 1]
-local keep = tonumber(ARGV[ARG0 + 2])
+local kind = ARGV[ARG0 + 1]
+local extra = { 'event', ARGV[ARG0 + 2] }
+local send_id = ARGV[ARG0 + 3]
+local keep = tonumber(ARGV[ARG0 + 4])
+for i = ARG0 + 5, #ARGV do extra[#extra + 1] = ARGV[i] end
+if kind == 'notice' then
+  audit(now, extra)
+  return reply({1})
+end
 local field = 'p:' .. send_id
 live_code(KEYS[1], now)
 local pending = redis.call('HGET', KEYS[1], field)
@@ -26,8 +35,6 @@ elseif redis.call('HGET', KEYS[1], 'id') == send_id then
   return reply({2})
 end
 
-local extra = { 'event', 'code.sent' }
-for i = ARG0 + 3, #ARGV do extra[#extra + 1] = ARGV[i] end
 if result < 0 then
   extra[#extra + 1] = 'reason'
   extra[#extra + 1] = 'unconfirmed'

@@ -1,26 +1,27 @@
 -- rules.ts judgeSend: reserve one send if every sliding window of every limit group allows it (all or
--- nothing), and keep its code as pending (field `p:<send id>`) until commit-send
--- promotes it; the current code stays valid while the SMS is in flight.
--- A refusal is audited here (code.rate_limited).
+-- nothing), and (a code send) keep its code as pending (field `p:<send id>`) until commit-send
+-- promotes it; the current code stays valid while the SMS is in flight. A notice keeps no code.
+-- A refusal is audited here (code.rate_limited or notice.rate_limited).
 -- KEYS[1] code hash, KEYS[2..g+1] one send log per limit group (group 1 is the
 -- (channel, phone) one), [last KEY audit]
--- ARGV after the prelude's: send id, code HMAC, code TTL ms, record keep ms, group count g,
+-- ARGV after the prelude's: kind (code or notice), send id, code HMAC (empty for a notice), code TTL ms, record keep ms, group count g,
 -- then per group: its name, window count n, and n triples (count, window ms, label); then the
 -- verdicts of groups decided elsewhere (Redis Cluster: per-IP and global, in their own slots, reserved
 -- before this script and undone by the caller if this one refuses): count o, then o quadruples
 -- (name, refusing window index or -1, its label, retry-after ms). Groups are numbered in that order.
 -- Returns {1, now, expiresAt} or {0, refusing group index, refusing window index, retry-after ms}.
 local now = now_ms()
-local send_id = ARGV[ARG0 + 1]
-local code_hash = ARGV[ARG0 + 2]
-local ttl = tonumber(ARGV[ARG0 + 3])
-local keep = tonumber(ARGV[ARG0 + 4])
-local groups = tonumber(ARGV[ARG0 + 5])
+local kind = ARGV[ARG0 + 1]
+local send_id = ARGV[ARG0 + 2]
+local code_hash = ARGV[ARG0 + 3]
+local ttl = tonumber(ARGV[ARG0 + 4])
+local keep = tonumber(ARGV[ARG0 + 5])
+local groups = tonumber(ARGV[ARG0 + 6])
 
 local refused_group, refused_window, refused_label = -1, -1, nil
 local retry = 0
 local longest = {}
-local at = ARG0 + 5
+local at = ARG0 + 6
 for g = 1, groups do
   local name = ARGV[at + 1]
   local refused, label, frees
@@ -41,7 +42,7 @@ for o = 1, outside do
   at = at + 4
 end
 if refused_group >= 0 then
-  audit(now, { 'event', 'code.rate_limited', 'reason', refused_label })
+  audit(now, { 'event', kind .. '.rate_limited', 'reason', refused_label })
   return reply({0, refused_group, refused_window, retry})
 end
 
@@ -49,6 +50,7 @@ for g = 1, groups do
   redis.call('ZADD', KEYS[1 + g], now, send_id)
   redis.call('PEXPIRE', KEYS[1 + g], longest[g])
 end
+if kind == 'notice' then return reply({1, now, now}) end
 live_code(KEYS[1], now)
 redis.call('HSET', KEYS[1], 'p:' .. send_id, code_hash .. ' ' .. now .. ' ' .. (now + ttl))
 keep_code(KEYS[1], now + keep, now)

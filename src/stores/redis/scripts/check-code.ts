@@ -1,7 +1,17 @@
 import type { AuditContext } from '../../../domain/audit/audit.js';
 import type { SendWindow } from '../../../domain/limits/send-window.js';
+import type { WindowsVerdict } from '../../../domain/limits/windows.js';
 import type { CheckResult, CheckStatus } from '../../../domain/store.js';
-import { windowArgs, type ScriptRunner } from './runner.js';
+import { windowArgs, type ScriptArg, type ScriptRunner } from './runner.js';
+
+/**
+ * The client IP's check limit as check-code.lua takes it: none, its log decided in this script (one
+ * node, Sentinel), or its verdict decided in the log's own slot first (Cluster).
+ */
+export type IpCheckLimit =
+  | undefined
+  | { readonly key: string; readonly windows: readonly SendWindow[] }
+  | { readonly verdict: WindowsVerdict };
 
 /** check-code.lua (rules.ts judgeCheck and checkEvent). */
 export async function checkCode(
@@ -14,13 +24,17 @@ export async function checkCode(
     readonly maxAttempts: number;
     readonly checkId: string;
     readonly failureLimits: readonly SendWindow[];
+    readonly ipChecks: IpCheckLimit;
   },
 ): Promise<CheckResult> {
+  const ip = args.ipChecks;
+  const ipArgs: ScriptArg[] =
+    ip === undefined ? ['0'] : 'key' in ip ? ['1', ...windowArgs(ip.windows)] : ['2', ip.verdict.refused ?? -1, ip.verdict.retryAfterMs];
   const reply = await runner.run(
     'check-code',
-    [args.codeKey, args.failuresKey],
+    [args.codeKey, args.failuresKey, ...(ip && 'key' in ip ? [ip.key] : [])],
     context,
-    [args.codeHash, args.maxAttempts, args.checkId, ...windowArgs(args.failureLimits)],
+    [args.codeHash, args.maxAttempts, args.checkId, ...windowArgs(args.failureLimits), ...ipArgs],
     () => 3,
   );
   return { status: reply[0] as CheckStatus, attemptsRemaining: Number(reply[1]), retryAfterMs: Number(reply[2]) };

@@ -1,15 +1,28 @@
-import { flatten, type AuditContext, type AuditEventFields } from '../../../domain/audit/audit.js';
-import type { CommitResult } from '../../../domain/store.js';
+import { flatten, type AuditContext, type AuditEventFields, type AuditEventName } from '../../../domain/audit/audit.js';
+import type { CommitResult, SendKind } from '../../../domain/store.js';
 import type { ScriptRunner } from './runner.js';
 
 const RESULTS: Readonly<Record<string, CommitResult>> = { '1': 'promoted', '0': 'superseded', '2': 'repeated', '-1': 'lost' };
 
-/** commit-send.lua (rules.ts commitOutcome); audits code.sent with `event`'s fields. */
+/** commit-send.lua (rules.ts commitOutcome); audits `name` (code.sent, code.send_unconfirmed, notice.*) with `event`'s fields. */
 export async function commitSend(
   runner: ScriptRunner,
   context: AuditContext,
-  args: { readonly codeKey: string; readonly sendId: string; readonly keepMs: number; readonly event: AuditEventFields },
+  args: {
+    readonly kind: SendKind;
+    readonly name: AuditEventName;
+    readonly codeKey: string;
+    readonly sendId: string;
+    readonly keepMs: number;
+    readonly event: AuditEventFields;
+  },
 ): Promise<CommitResult> {
-  const reply = await runner.run('commit-send', [args.codeKey], context, [args.sendId, args.keepMs, ...flatten(args.event)], () => 1);
+  const reply = await runner.run(
+    'commit-send',
+    [args.codeKey],
+    context,
+    [args.kind, args.name, args.sendId, args.keepMs, ...flatten(args.event)],
+    () => 1,
+  );
   return RESULTS[String(reply[0])] ?? 'lost';
 }
