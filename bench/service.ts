@@ -20,6 +20,8 @@ export interface Env {
   redisClient: Redis;
   fakePort: number;
   fakePid: number;
+  /** TCP connections the Dysmsapi double has accepted since it started. */
+  fakeConnections: () => Promise<number>;
 }
 
 export interface ServiceOverrides {
