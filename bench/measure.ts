@@ -128,6 +128,7 @@ async function runLoadProcess(spec: LoadSpec, servicePid: number, env: Env): Pro
         const syscallsPerRequest = { reads: per(syscalls.reads - syscallsBefore.reads), writes: per(syscalls.writes - syscallsBefore.writes) };
         const windowUs: [number, number] = [startUs, monotonicUs()];
         const result = m.result;
+        reported = true;
         Promise.all([redisBefore, redisCounters(env.redisClient), connectionsBefore, env.fakeConnections()]).then(
           ([redisStart, redisEnd, connStart, connEnd]) => {
             const redis = perRequest(redisStart, redisEnd, result.requests);
@@ -138,7 +139,11 @@ async function runLoadProcess(spec: LoadSpec, servicePid: number, env: Env): Pro
         );
       } else finish(new Error(`load generator failed: ${m.error ?? 'unknown error'}`));
     });
-    child.once('exit', (code) => finish(new Error(`load generator exited with ${code} before reporting`)));
+    // Once it has reported, the load generator exits while the Redis and double counters are still being read.
+    let reported = false;
+    child.once('exit', (code) => {
+      if (!reported) finish(new Error(`load generator exited with ${code} before reporting`));
+    });
     child.once('error', (error) => finish(error));
     child.send(spec);
   });
