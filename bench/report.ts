@@ -30,11 +30,11 @@ export function targets(
   const floor = by('baseline');
   const fmt = (n: number | undefined, digits = 2): string => (n === undefined ? 'n/a' : n.toFixed(digits));
   const list: Target[] = [];
-  for (const [name, goal] of [['send', 0.5], ['check', 0.8]] as const) {
+  for (const [name, goal] of [['send', 0.5], ['send-log', 0.5], ['check', 0.8]] as const) {
     const r = by(name);
     list.push({ name: `${name} throughput`, value: `${fmt(r?.ratioToBaseline)}× floor`, goal: `≥ ${goal}× floor`, pass: r?.ratioToBaseline === undefined ? undefined : r.ratioToBaseline >= goal });
   }
-  for (const name of ['send', 'check']) {
+  for (const name of ['send', 'send-log', 'check']) {
     const r = by(name);
     const limit = floor ? floor.latencyMs.p99 * 1.25 : undefined;
     list.push({
@@ -44,7 +44,7 @@ export function targets(
       pass: r && limit !== undefined ? r.latencyMs.p99 <= limit : undefined,
     });
   }
-  for (const name of ['send', 'check']) {
+  for (const name of ['send', 'send-log', 'check']) {
     const r = by(name);
     list.push({ name: `service RSS, ${name}`, value: r ? `${fmt(r.rssBytes / 2 ** 20, 1)} MB` : 'n/a', goal: '≤ 200 MB', pass: r ? r.rssBytes <= 200 * 2 ** 20 : undefined });
   }

@@ -102,8 +102,10 @@ const floorP99 = med.baseline?.p99;
 const workers2 = rowsByName.get('check WORKERS=2');
 const perProcess = workers2 ? median(workers2.map((r) => (r.maxProcessRssBytes ?? NaN) / 2 ** 20).filter(Number.isFinite)) : NaN;
 out.push(`| send ≥ 0.5× floor | ${fmt(send?.ratio ?? NaN, 2)}× | ${verdict(known(send?.ratio) ? send.ratio >= 0.5 : undefined)} |`);
+const sendLog = med['send-log'];
+out.push(`| send with SMS_PROVIDER=log ≥ 0.5× floor | ${fmt(sendLog?.ratio ?? NaN, 2)}× | ${verdict(known(sendLog?.ratio) ? sendLog.ratio >= 0.5 : undefined)} |`);
 out.push(`| check ≥ 0.8× floor | ${fmt(check?.ratio ?? NaN, 2)}× | ${verdict(known(check?.ratio) ? check.ratio >= 0.8 : undefined)} |`);
-for (const [name, row] of [['send', send], ['check', check]] as const) {
+for (const [name, row] of [['send', send], ['send-log', sendLog], ['check', check]] as const) {
   const limit = known(floorP99) ? floorP99 * 1.25 : NaN;
   out.push(`| ${name} p99 ≤ 1.25× floor p99 (${fmt(limit, 2)} ms) | ${fmt(row?.p99 ?? NaN, 2)} ms | ${verdict(known(row?.p99) && Number.isFinite(limit) ? row.p99 <= limit : undefined)} |`);
   out.push(`| service RSS ≤ 200 MB, ${name} | ${fmt(row?.rss ?? NaN, 1)} MB | ${verdict(known(row?.rss) ? row.rss <= 200 : undefined)} |`);
