@@ -27,7 +27,7 @@ const MOBILE_TYPES = new Set(['MOBILE', 'FIXED_LINE_OR_MOBILE']);
  *
  * A mainland mobile (by far the most common input) takes a fast path that gives the answer
  * libphonenumber-js gives (test/unit/phone-fast-path.test.ts proves it over every 1[3-9]xxx
- * prefix); any other number is parsed by libphonenumber-js, with a small bounded cache.
+ * prefix); any other input is parsed by libphonenumber-js, with a small bounded cache.
  */
 export function parsePhone(input: unknown): PhoneParseResult {
   if (typeof input !== 'string' && typeof input !== 'number') return INVALID;
@@ -63,18 +63,18 @@ const cache = new Map<string, PhoneParseResult>();
 
 /**
  * An 11-digit number starting 13–19, bare or after `+86`, `0086` or `86` (separators already removed).
- * libphonenumber-js's mainland mobile pattern is decided by the first five digits (e.g. 1740[0-5]), so its
- * verdict is looked up once per (form, five-digit prefix) by parsing a representative number with the
- * library itself, and kept in a 28 KB table; the number is then built without parsing.
+ * libphonenumber-js accepts a mainland mobile by a pattern decided within the first five digits (e.g.
+ * 1740[0-5]), so whether a prefix is accepted is looked up once per (form, five-digit prefix) by parsing
+ * a representative number with the library itself, and kept in a 28 KB table; an accepted number is then
+ * built without parsing. A refused one goes to the library: why it is refused (invalid, or a valid number
+ * of another type) can depend on more digits.
  */
 const MAINLAND_MOBILE = /^(\+86|0086|86)?(1[3-9][0-9]{9})$/;
 const FORMS = ['', '+86', '0086', '86'] as const;
 const UNKNOWN = 0;
-const OK = 1;
-const REJECT_INVALID = 2;
-const REJECT_NOT_MOBILE = 3;
-/** The library's answer for this prefix is not one the fast path reproduces: parse each number. */
-const SLOW = 4;
+const ACCEPTED = 1;
+/** Not accepted, or accepted in a way the fast path does not reproduce: the library parses each number. */
+const LIBRARY = 2;
 const PREFIXES = 7_000; // 13000 … 19999 → 0 … 6999
 const verdicts = new Uint8Array(FORMS.length * PREFIXES);
 
@@ -90,25 +90,17 @@ function parseMainlandMobile(compact: string): PhoneParseResult | undefined {
     verdict = verdictOf(FORMS[form] as string, national.slice(0, 5));
     verdicts[slot] = verdict;
   }
-  switch (verdict) {
-    case OK:
-      return { ok: true, phone: { e164: `+86${national}`, aliyun: national, countryCallingCode: '86', country: 'CN' } };
-    case REJECT_INVALID:
-      return INVALID;
-    case REJECT_NOT_MOBILE:
-      return NOT_MOBILE;
-    default:
-      return undefined;
-  }
+  if (verdict !== ACCEPTED) return undefined;
+  return { ok: true, phone: { e164: `+86${national}`, aliyun: national, countryCallingCode: '86', country: 'CN' } };
 }
 
 function verdictOf(form: string, prefix: string): number {
   const national = `${prefix}000000`;
   const result = parseUncached(`${form}${national}`);
-  if (!result.ok) return result.reason === 'invalid' ? REJECT_INVALID : REJECT_NOT_MOBILE;
+  if (!result.ok) return LIBRARY;
   const { phone } = result;
   const same = phone.e164 === `+86${national}` && phone.aliyun === national && phone.countryCallingCode === '86' && phone.country === 'CN';
-  return same ? OK : SLOW;
+  return same ? ACCEPTED : LIBRARY;
 }
 
 function parseUncached(text: string): PhoneParseResult {
