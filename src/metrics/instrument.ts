@@ -12,7 +12,7 @@ export function instrumentSmsProvider(provider: SmsProvider, metrics: Metrics): 
   const calls = metrics.providerCalls(provider.name);
   const send = (message: Parameters<SmsProvider['send']>[0]): Promise<Awaited<ReturnType<SmsProvider['send']>>> =>
     timedSend(provider, message, calls, performance.now());
-  return forwarding(provider, (name, method) => (name === 'send' ? send : method.bind(provider)));
+  return forwarding(provider, (name) => (name === 'send' ? send : calling(provider, name)));
 }
 
 async function timedSend(provider: SmsProvider, message: Parameters<SmsProvider['send']>[0], calls: ProviderCallMetrics, started: number) {
@@ -33,7 +33,8 @@ async function timedSend(provider: SmsProvider, message: Parameters<SmsProvider[
  * every rejection counted; the audit reader's methods count as `audit.<name>`. The methods are found
  * once, here (the store's own and its prototype chain's, so methods added to the interface later are
  * measured too), each wrapped with its operation's metric children bound in advance: no Proxy and no
- * label objects per call. Methods run on the store itself, so private fields keep working.
+ * label objects per call. Each call reads the method from the store and runs it on the store itself,
+ * so private fields, methods replaced later and Proxy stores (tests) keep working.
  */
 export function instrumentStore(store: VerificationStore, metrics: Metrics): VerificationStore {
   return instrumentAsyncMethods(store, metrics, '', { audit: (reader) => instrumentAsyncMethods(reader, metrics, 'audit.') });
@@ -45,7 +46,7 @@ function instrumentAsyncMethods<T extends object>(
   prefix: string,
   nested: Record<string, (value: object) => object> = {},
 ): T {
-  const result = forwarding(target, (name, method) => timed(metrics.storeOperation(prefix + name), method, target));
+  const result = forwarding(target, (name) => timed(metrics.storeOperation(prefix + name), target, name));
   for (const [name, wrap] of Object.entries(nested)) {
     let source: unknown;
     let wrapped: unknown;
@@ -67,9 +68,9 @@ function instrumentAsyncMethods<T extends object>(
 
 /**
  * A plain object standing for `target`: each method (own or inherited, found now) replaced by what
- * `wrapMethod` makes of it, every other property read from `target` when it is read.
+ * `wrapMethod` makes of its name, every other property read from `target` when it is read.
  */
-function forwarding<T extends object>(target: T, wrapMethod: (name: string, method: (...args: unknown[]) => unknown) => unknown): T {
+function forwarding<T extends object>(target: T, wrapMethod: (name: string) => unknown): T {
   const result: Record<string, unknown> = {};
   const seen = new Set<string>();
   for (let object: object | null = target; object && object !== Object.prototype; object = Object.getPrototypeOf(object) as object | null) {
@@ -78,7 +79,7 @@ function forwarding<T extends object>(target: T, wrapMethod: (name: string, meth
       seen.add(name);
       const descriptor = Object.getOwnPropertyDescriptor(object, name) as PropertyDescriptor;
       if (typeof descriptor.value === 'function') {
-        result[name] = wrapMethod(name, descriptor.value as (...args: unknown[]) => unknown);
+        result[name] = wrapMethod(name);
       } else {
         Object.defineProperty(result, name, { enumerable: true, configurable: true, get: () => Reflect.get(target, name, target) });
       }
@@ -87,12 +88,17 @@ function forwarding<T extends object>(target: T, wrapMethod: (name: string, meth
   return result as T;
 }
 
-function timed(operation: OperationMetrics, method: (...args: unknown[]) => unknown, self: object): (...args: unknown[]) => unknown {
+/** Calls `target[name]` as read at each call (as a Proxy would: a method replaced later, or made by a Proxy target, is the one called). */
+function calling(target: object, name: string): (...args: unknown[]) => unknown {
+  return (...args) => (Reflect.get(target, name, target) as (...a: unknown[]) => unknown).apply(target, args);
+}
+
+function timed(operation: OperationMetrics, target: object, name: string): (...args: unknown[]) => unknown {
   return function (this: unknown, ...args: unknown[]): unknown {
     const started = performance.now();
     let result: unknown;
     try {
-      result = method.apply(self, args);
+      result = (Reflect.get(target, name, target) as (...a: unknown[]) => unknown).apply(target, args);
     } catch (error) {
       operation.observe(started, true);
       throw error;
