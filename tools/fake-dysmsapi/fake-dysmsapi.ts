@@ -511,6 +511,8 @@ export class FakeDysmsapi {
   /** `host:port` without scheme, the form the SDK's `Config.endpoint` expects (together with `protocol: 'http'`). */
   readonly endpoint: string;
   requests: RecordedRequest[] = [];
+  /** TCP connections accepted since start: how many the client opened (keep-alive reuses one for many requests). */
+  connectionsAccepted = 0;
   /** The receipt pusher, when `receipts` was given. */
   readonly receipts: ReceiptPusher | undefined;
 
@@ -543,6 +545,9 @@ export class FakeDysmsapi {
       });
     });
     const fake = new FakeDysmsapi(server, { ...(opts.accessKeys ?? DEFAULT_ACCESS_KEYS) }, opts.onRequest, host, opts.receipts);
+    server.on('connection', () => {
+      fake.connectionsAccepted++;
+    });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       fake.handle(req, res).catch((error: unknown) => fake.failSafe(res, error));
     });
