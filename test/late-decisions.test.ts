@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startInstance, type AppInstance } from './support/app.js';
 import { spawnRedisCluster, type SpawnedCluster } from './support/redis-cluster.js';
 import { spawnRedisServer, type SpawnedRedis } from './support/redis-server.js';
@@ -66,6 +66,24 @@ describe('a paused Redis (DEBUG SLEEP)', () => {
     const again = await service.post('/v1/verifications/check', { phone, channel: 'login', code });
     expect(again.status).toBe(200);
     expect((await service.post('/v1/verifications/check', { phone, channel: 'login', code })).status).toBe(409);
+  });
+
+  it("a host wall clock stepped forward after start-up moves no deadline: the late check still does not run", async () => {
+    service = await start();
+    const phone = '+8613800000005';
+    expect((await service.post('/v1/verifications', { phone, channel: 'login' })).status).toBe(201);
+    const code = service.sms.lastCode(phone);
+    const realNow = Date.now.bind(Date);
+    const step = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 10_000);
+    try {
+      await pause(2, async () => {
+        expect((await service.post('/v1/verifications/check', { phone, channel: 'login', code })).status).toBe(503);
+      });
+    } finally {
+      step.mockRestore();
+    }
+    await until(async () => (await admin.ping()) === 'PONG');
+    expect((await service.post('/v1/verifications/check', { phone, channel: 'login', code })).status).toBe(200);
   });
 
   it('a wrong guess answered 503 during the pause is not counted once Redis wakes', async () => {

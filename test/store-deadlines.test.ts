@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CheckCodeInput } from '../src/domain/store.js';
 import { connectRedisStore, type RedisStore } from '../src/stores/redis/redis-store.js';
@@ -26,10 +27,16 @@ describe('request deadlines are on Redis time', () => {
     store = undefined;
   });
 
-  /** Date.now() of this process, `skew()` ms away from the real time. */
+  /**
+   * This process's clocks, `skew()` ms away from the real time: the wall clock and the monotonic one the
+   * deadlines are taken on (a host whose clock was off when the process started, or an offset that went
+   * stale after it, e.g. a failover to a Redis on another host's clock).
+   */
   function skewClock(skew: () => number): void {
     const realNow = Date.now.bind(Date);
+    const realMonotonic = performance.now.bind(performance);
     vi.spyOn(Date, 'now').mockImplementation(() => realNow() + skew());
+    vi.spyOn(performance, 'now').mockImplementation(() => realMonotonic() + skew());
   }
 
   const connect = () =>
@@ -43,7 +50,7 @@ describe('request deadlines are on Redis time', () => {
     });
   }
 
-  it('measures the clock again when the host clock steps back after start-up: decisions resume at once', async () => {
+  it('measures the clock again when the offset to Redis goes stale after start-up: decisions resume at once', async () => {
     let skew = 0;
     skewClock(() => skew);
     store = await connect();

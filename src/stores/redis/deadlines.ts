@@ -1,4 +1,12 @@
+import { performance } from 'node:perf_hooks';
 import type { RedisClient } from './redis-client.js';
+
+/**
+ * This process's clock for deadlines: wall time at start-up plus monotonic time since, so a host
+ * clock stepped after start-up (NTP, a VM resumed) moves no deadline. Only its offset to Redis TIME
+ * matters, and that is measured.
+ */
+export const monotonicNow = (): number => performance.timeOrigin + performance.now();
 
 /**
  * Request deadlines in Redis server time, for the scripts to compare with their own clock
@@ -6,7 +14,7 @@ import type { RedisClient } from './redis-client.js';
  * queue behind a paused Redis or from a client retry after a Cluster failover.
  *
  * The app host's clock and Redis's may disagree (skew, a stepped clock): the deadline is expressed on
- * Redis's clock, `Date.now() + offset + timeout - margin`, with the offset measured from Redis TIME at
+ * Redis's clock, `monotonicNow() + offset + timeout - margin`, with the offset measured from Redis TIME at
  * connect, on every reconnect, and whenever a script is refused as late sooner than the timeout could
  * explain (the offset went stale). The margin covers the offset's error (half a round trip when it was
  * measured) and the reply's way back, so a script that runs just before the deadline still answers
@@ -40,7 +48,12 @@ export class RedisDeadlines {
    * that could not measure it at connect decides without a deadline rather than not at all).
    */
   deadline(): number | undefined {
-    return this.offsetMs === undefined ? undefined : Date.now() + this.offsetMs + this.timeoutMs - this.marginMs;
+    if (this.offsetMs === undefined) {
+      // Not measured yet (TIME failed at connect): measure in the background for the next commands.
+      void this.sync();
+      return undefined;
+    }
+    return monotonicNow() + this.offsetMs + this.timeoutMs - this.marginMs;
   }
 
   /** A script was refused as late `elapsedMs` after it was issued: if that is too soon to be real, the offset is stale. */
@@ -50,9 +63,9 @@ export class RedisDeadlines {
 
   private async measure(): Promise<void> {
     try {
-      const before = Date.now();
+      const before = monotonicNow();
       const [seconds, micros] = (await this.client.time()) as [string | number, string | number];
-      const after = Date.now();
+      const after = monotonicNow();
       this.offsetMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (before + after) / 2;
     } catch {
       // Keep the last offset; the next reconnect or refusal measures again.

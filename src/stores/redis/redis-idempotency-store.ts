@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import type { BeginResult, IdempotencyStore, KeptResponse } from '../../domain/idempotency.js';
 import { orUnavailable } from '../../domain/store-unavailable.js';
@@ -55,7 +56,14 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   async begin(id: string, fingerprint: string, inFlightMs: number): Promise<BeginResult> {
     const lease = randomUUID();
     const deadline = this.deadlines?.deadline() ?? '';
-    const [kind, response] = await orUnavailable(this.client.idemBegin(this.key(id), fingerprint, lease, inFlightMs, deadline));
+    const issued = performance.now();
+    const [kind, response] = await orUnavailable(
+      this.client.idemBegin(this.key(id), fingerprint, lease, inFlightMs, deadline).catch((error: unknown) => {
+        // Refused as late sooner than the timeout explains: the offset to Redis time is stale.
+        if (error instanceof Error && error.message.startsWith('LATE ')) this.deadlines?.refusedAfter(performance.now() - issued);
+        throw error;
+      }),
+    );
     switch (kind) {
       case 'started':
         return { kind, lease };

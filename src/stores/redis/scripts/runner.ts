@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
 import { contextFields, type AuditContext, type AuditSettings } from '../../../domain/audit/audit.js';
 import type { Logger } from '../../../domain/logger.js';
@@ -76,12 +77,12 @@ export class ScriptRunner {
     ownLength: (reply: Reply) => number,
   ): Promise<Reply> {
     let reply: Reply;
-    const issued = Date.now();
+    const issued = performance.now();
     try {
       reply = await this.call(name, this.auditWriter, keys, context, args, this.options.deadlines?.deadline());
     } catch (error) {
       if (error instanceof Error && error.message.startsWith('LATE ')) {
-        this.options.deadlines?.refusedAfter(Date.now() - issued);
+        this.options.deadlines?.refusedAfter(performance.now() - issued);
         throw new LateScriptError(`${name} refused to run past its request's deadline`, { cause: error });
       }
       throw error;
