@@ -391,11 +391,39 @@ describe('AliyunSmsProvider against FakeDysmsapi (real SDK, real HTTP)', () => {
           expect(Date.now() - started).toBeLessThan(HANG_TIMEOUT_MS + DEADLINE_MARGIN_MS);
           return result;
         });
-        // SendSms was never issued: the SMS provably did not leave.
-        expect(outcome).toEqual({ ok: false, failure: 'failed', providerCode: 'Timeout' });
+        // SendSms was not issued yet, but the SDK call goes on and would issue it once credentials came:
+        // the outcome is unknown, so the send counts.
+        expect(outcome).toEqual({ ok: false, failure: 'unconfirmed', providerCode: 'Timeout' });
         expect(fake.requests).toHaveLength(0);
       } finally {
         await hangingUri.close();
+      }
+    });
+
+    it('counts a send whose credentials arrive after the deadline: the SDK still sends it', async () => {
+      let answered!: () => void;
+      const credentialsAnswered = new Promise<void>((resolve) => (answered = resolve));
+      const slowUri = await listen(
+        createHttpServer((_req, res) => {
+          setTimeout(() => {
+            const expiration = new Date(Date.now() + 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+            res.setHeader('content-type', 'application/json');
+            res.end(JSON.stringify({ Code: 'Success', AccessKeyId: AK_ID, AccessKeySecret: AK_SECRET, SecurityToken: 'sts-token', Expiration: expiration }));
+            answered();
+          }, HANG_TIMEOUT_MS * 2);
+        }),
+      );
+      try {
+        const outcome = await withEnv({ ...CHAIN_ISOLATION, ALIBABA_CLOUD_CREDENTIALS_URI: `${slowUri.url}/creds` }, () =>
+          makeProvider({ accessKeyId: undefined, accessKeySecret: undefined, timeoutMs: HANG_TIMEOUT_MS }).send(message()),
+        );
+        // Reported as unknown (counted in every window), because…
+        expect(outcome).toEqual({ ok: false, failure: 'unconfirmed', providerCode: 'Timeout' });
+        await credentialsAnswered;
+        // …the SMS does go out once the credentials arrive.
+        await fake.waitForSends(1, 5_000);
+      } finally {
+        await slowUri.close();
       }
     });
   });

@@ -6,8 +6,8 @@ import type { Logger } from '../../domain/logger.js';
 import { maskPhone } from '../../domain/phones/phone.js';
 import type { SmsMessage, SmsOutcome, SmsProvider } from '../../domain/sms-provider.js';
 import { failure, fromError, fromResponse, withoutUndefined } from './outcomes.js';
-// Also subscribes the SDK's HTTP hooks (request tracking, the read-timer workaround).
-import { awaitingRequest } from './transport-hooks.js';
+// Subscribes the SDK's HTTP hook (the read-timer workaround).
+import './transport-hooks.js';
 
 /**
  * The SDK packages are CommonJS with `exports.default = Class`. Node's ESM loader (tsx, production) hands a
@@ -105,8 +105,6 @@ export class AliyunSmsProvider implements SmsProvider {
   }
 
   async #send(message: SmsMessage): Promise<SmsOutcome> {
-    const tracker = { issued: false };
-    awaitingRequest.set(message.outId, tracker);
     try {
       const call = this.#client.sendSmsWithOptions(
         new SendSmsRequest({
@@ -126,8 +124,9 @@ export class AliyunSmsProvider implements SmsProvider {
       const settled = await withDeadline(settledCall, this.#timeoutMs);
       if (settled.kind === 'deadline') {
         this.#reportLateSettlement(message, settledCall);
-        // Still resolving credentials: SendSms was never issued. Otherwise Aliyun may have it.
-        return failure('Timeout', { failure: tracker.issued ? 'unconfirmed' : 'failed' });
+        // The SDK call goes on after the deadline (it cannot be cancelled): even one still resolving
+        // credentials issues SendSms once they arrive. Aliyun may get it, so it counts.
+        return failure('Timeout', { failure: 'unconfirmed' });
       }
       const outcome = settled.kind === 'response' ? fromResponse(settled.response) : fromError(settled.error);
       if (!outcome.ok && outcome.providerCode === 'UnexpectedError') this.#logUnexpected(message, settled);
@@ -136,8 +135,6 @@ export class AliyunSmsProvider implements SmsProvider {
       // Only a bug in building the request gets here; the SDK call itself is handled above.
       this.#logUnexpected(message, { kind: 'error', error });
       return failure('UnexpectedError');
-    } finally {
-      awaitingRequest.delete(message.outId);
     }
   }
 
