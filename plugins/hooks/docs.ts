@@ -46,13 +46,18 @@ export const ROUTE_ERRORS: Readonly<Record<string, readonly ErrorName[]>> = {
     'INVALID_PHONE',
     'INVALID_CODE',
     'INVALID_INPUT',
+    'VERIFICATION_NOT_FOUND',
     'OTP_NOT_FOUND',
     'OTP_EXPIRED',
     'OTP_ALREADY_USED',
     'OTP_MISMATCH',
     'OTP_TOO_MANY_ATTEMPTS',
     'VERIFY_RATE_LIMITED',
+    'INVALID_IDEMPOTENCY_KEY',
+    'IDEMPOTENCY_KEY_REUSED',
   ],
+  'GET /v1/verifications/:id': ['VERIFICATION_NOT_FOUND'],
+  'POST /v1/verifications/:id/cancel': ['VERIFICATION_NOT_FOUND', 'VERIFICATION_NOT_PENDING'],
   'POST /v1/notifications': [
     'INVALID_PHONE',
     'INVALID_INPUT',
@@ -80,6 +85,7 @@ const TAGS = [
   { name: 'v1', description: 'The JSON API: real HTTP statuses, errors as `{statusCode, code, error, message}`' },
   { name: 'legacy', description: 'The seed\'s `/sms_message/*` contract: always HTTP 200, the outcome in the body `code`' },
   { name: 'audit', description: 'The audit trail of sends and checks' },
+  { name: 'receipts', description: "Delivery reports pushed by the SMS provider (only with ALIYUN_RECEIPT_TOKEN set)" },
   { name: 'ops', description: 'Health, readiness and metrics' },
 ];
 

@@ -16,6 +16,7 @@ import { parseHostPorts } from './redis-topology.js';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 import type { AbuseLimits, SendWindow } from '../domain/limits/send-window.js';
 import { parseSendLimits } from './send-limits.js';
+import { parseTestPhones, testPhonesWarning, type TestPhones } from './test-phones.js';
 
 /**
  * Every setting the service reads, as it appears in the environment. Values are
@@ -55,6 +56,9 @@ export const EnvSchema = Type.Object({
   AUDIT_RETENTION: Type.String({ default: '30d' }),
   AUDIT_MAXLEN: Type.Optional(Type.Integer({ minimum: 1 })),
   IDEMPOTENCY_TTL: Type.String({ default: '24h' }),
+  VERIFICATION_RETENTION: Type.String({ default: '24h' }),
+  ALIYUN_RECEIPT_TOKEN: Type.Optional(Type.String()),
+  TEST_PHONES: Type.Optional(Type.String()),
   API_KEYS: Type.Optional(Type.String()),
   API_KEYS_FILE: Type.Optional(Type.String()),
   PROTECT_OPS_ROUTES: Type.Optional(Type.Boolean()),
@@ -117,6 +121,12 @@ export interface Config {
   readonly warnings: readonly string[];
   /** How long the answer to a request with an `Idempotency-Key` is kept (`IDEMPOTENCY_TTL`). */
   readonly idempotencyTtlMs: number;
+  /** How long a verification can be fetched after it was created (`VERIFICATION_RETENTION`). */
+  readonly verificationRetentionMs: number;
+  /** `ALIYUN_RECEIPT_TOKEN`: the secret path segment of the delivery-receipt route; undefined: no such route. */
+  readonly receiptToken: string | undefined;
+  /** `TEST_PHONES`; undefined: none. */
+  readonly testPhones: TestPhones | undefined;
 }
 
 export interface AuditConfig {
@@ -171,12 +181,21 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (idempotencyTtlMs === undefined) {
     throw new ConfigError('IDEMPOTENCY_TTL', `is invalid: expected a duration such as 24h or 30m (got ${JSON.stringify(env.IDEMPOTENCY_TTL)})`);
   }
+  const verificationRetentionMs = parseDuration(env.VERIFICATION_RETENTION);
+  if (verificationRetentionMs === undefined || verificationRetentionMs < 60_000) {
+    problems.add('VERIFICATION_RETENTION', `is invalid: expected a duration of at least 1m such as 24h or 7d (got ${JSON.stringify(env.VERIFICATION_RETENTION)})`);
+  }
+  if (env.ALIYUN_RECEIPT_TOKEN !== undefined && !/^[A-Za-z0-9_.~-]{16,256}$/.test(env.ALIYUN_RECEIPT_TOKEN)) {
+    problems.add('ALIYUN_RECEIPT_TOKEN', 'is invalid: expected 16 to 256 URL-safe characters (letters, digits, - _ . ~), e.g. openssl rand -hex 24');
+  }
   if (Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_ID) !== Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_SECRET)) {
     problems.add(
       env.ALIBABA_CLOUD_ACCESS_KEY_ID ? 'ALIBABA_CLOUD_ACCESS_KEY_SECRET' : 'ALIBABA_CLOUD_ACCESS_KEY_ID',
       'is required with the other half of the AccessKey (or unset both for the default credential chain)',
     );
   }
+  const channels = step(() => (env.CHANNELS_FILE ? loadChannelsFile(env.CHANNELS_FILE) : {}), {});
+  const testPhones = step(() => (env.TEST_PHONES === undefined ? undefined : parseTestPhones(env.TEST_PHONES, env.CODE_LENGTH, channels)), undefined);
   const config: Config = {
     port: env.PORT,
     host: env.HOST,
@@ -201,7 +220,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       timeoutMs: env.ALIYUN_SMS_TIMEOUT_MS,
       breaker: { threshold: env.PROVIDER_BREAKER_THRESHOLD, cooldownMs: env.PROVIDER_BREAKER_COOLDOWN_MS },
     },
-    channels: step(() => (env.CHANNELS_FILE ? loadChannelsFile(env.CHANNELS_FILE) : {}), {}),
+    channels,
     audit: {
       stream: env.AUDIT_STREAM ?? `${env.REDIS_PREFIX}audit`,
       retentionMs: auditRetentionMs ?? 0,
@@ -224,8 +243,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     workers: env.WORKERS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
-    warnings: misspelledVariables(source, Object.keys(EnvSchema.properties)),
+    warnings: [
+      ...misspelledVariables(source, Object.keys(EnvSchema.properties)),
+      ...(testPhones && production ? [testPhonesWarning(testPhones)] : []),
+    ],
     idempotencyTtlMs,
+    verificationRetentionMs: verificationRetentionMs ?? 0,
+    receiptToken: env.ALIYUN_RECEIPT_TOKEN,
+    testPhones,
   };
   problems.throwIfAny();
   return config;

@@ -215,6 +215,8 @@ function rateLimitAnswer(result: Extract<SendCodeResult, { kind: 'rate_limited' 
 
 function checkAnswer(result: CheckCodeResult): LegacyBody {
   if (result.kind === 'invalid') return invalid(result.field);
+  // (The legacy route checks by phone and channel only: no verification id to be unknown.)
+  if (result.kind === 'unknown_verification') return legacy(406, MESSAGES.notFound);
   switch (result.status) {
     case 'approved':
       return legacy(200, MESSAGES.verified);
@@ -229,6 +231,8 @@ function checkAnswer(result: CheckCodeResult): LegacyBody {
     case 'mismatch':
       return legacy(405, MESSAGES.mismatch);
     case 'not_found':
+    // (No idempotency key on the legacy routes: a key cannot be reused there.)
+    case 'key_reused':
       return legacy(406, MESSAGES.notFound);
   }
 }

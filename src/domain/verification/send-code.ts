@@ -1,4 +1,4 @@
-import { generateCode, generateSendId } from '../codes/code.js';
+import { generateCode, generateVerificationId } from '../codes/code.js';
 import type { SendWindow } from '../limits/send-window.js';
 import { isPhoneAllowed } from '../phones/phone-policy.js';
 import { StoreUnavailableError } from '../store-unavailable.js';
@@ -7,6 +7,7 @@ import type { LimitScope, SendLimits, Subject } from '../store.js';
 import { logStoreError, type CommitRetry } from './commit-retry.js';
 import { auditContext, retryAfterSeconds, type VerificationKit } from './kit.js';
 import { SendReservation } from './reservation.js';
+import { deliverTestSms } from './receipts.js';
 import { planSend } from './rules.js';
 import type { RequestContext, SendCodeRequest, SendCodeResult } from './types.js';
 
@@ -26,10 +27,19 @@ export async function sendCode(kit: VerificationKit, commits: CommitRetry, reque
   }
   const policy = kit.deps.policies.forChannel(channel);
   const limits = sendLimits(kit, policy.sendLimits, request.context);
-  const code = generateCode(policy.codeLength);
+  // A test phone's fixed code fits the channel (checked at start-up); it verifies once, like any code.
+  const code = kit.testCode(phone) ?? generateCode(policy.codeLength);
   const reservation = new SendReservation(
     kit.deps.store,
-    planSend({ subject: key, context, sendId: generateSendId(), codeHash: kit.hash(key, code), codeTtlMs: policy.codeTtlMs, limits }),
+    planSend({
+      subject: key,
+      context,
+      sendId: generateVerificationId(),
+      codeHash: kit.hash(key, code),
+      codeTtlMs: policy.codeTtlMs,
+      maxAttempts: policy.maxVerifyAttempts,
+      limits,
+    }),
   );
 
   let reserved;
@@ -63,14 +73,23 @@ export async function sendCode(kit: VerificationKit, commits: CommitRetry, reque
     templateParam: { [policy.templateVariable]: code },
     outId: reservation.sendId,
   });
-  const event = kit.providerFields(policy.templateCode, reservation.sendId, outcome);
+  const event = kit.providerFields(policy.templateCode, reservation.sendId, outcome, phone);
   if (!outcome.ok) {
     kit.logFailure(kit.log(request), 'verification code', phone, channel, outcome);
     await releaseAfterFailure(kit, reservation, event);
     return { kind: 'send_failed', failure: outcome.failure };
   }
   await commits.commit(reservation, event, reserved.expiresAt);
-  return { kind: 'sent', phone, channel, expiresAt: new Date(reserved.expiresAt), code };
+  if (kit.testCode(phone) !== undefined) await deliverTestSms(kit, reservation.sendId);
+  return {
+    kind: 'sent',
+    id: reservation.sendId,
+    phone,
+    channel,
+    expiresAt: new Date(reserved.expiresAt),
+    resendAvailableAt: new Date(reserved.resendAt),
+    code,
+  };
 }
 
 /** The send failed; if the store cannot take the release, the failure is still the answer. */

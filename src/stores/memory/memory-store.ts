@@ -2,15 +2,35 @@ import { contextFields, flatten, namedEvent, type AuditContext, type AuditEvent,
 import { MemoryAuditLog } from './memory-audit-log.js';
 import type { SendWindow } from '../../domain/limits/send-window.js';
 import { judgeWindows, liveEntries, longestWindowMs } from '../../domain/limits/windows.js';
-import { checkEvent, commitOutcome, judgeCheck, judgeSend } from '../../domain/verification/rules.js';
-import { failuresKey, limitKey, subjectKeys } from '../keys.js';
+import {
+  canCancel,
+  checkEvent,
+  commitOutcome,
+  freesSlot,
+  isSuperseded,
+  judgeCheck,
+  judgeSend,
+  receiptEvent,
+  receiptOutcome,
+  resendAt,
+  verificationStatus,
+  type PriorDecision,
+} from '../../domain/verification/rules.js';
+import { failuresKey, limitKey, phoneSendsKey, subjectKeys } from '../keys.js';
+import { MemoryVerifications, type MutableRecord } from './memory-verifications.js';
 import type {
+  CancelResult,
   CheckCodeInput,
   CheckResult,
   CommitResult,
+  DeliveryReceipt,
+  OutIdTarget,
+  ReceiptResult,
   ReserveSendResult,
   SendPlan,
+  Subject,
   VerificationStore,
+  VerificationView,
 } from '../../domain/store.js';
 
 interface CodeState {
@@ -20,6 +40,9 @@ interface CodeState {
   readonly expiresAt: number;
   used: boolean;
   attempts: number;
+  canceled: boolean;
+  /** What idempotent checks decided on this code, by idempotency key. */
+  readonly decisions: Map<string, PriorDecision>;
 }
 
 interface CodeRecord {
@@ -43,7 +66,11 @@ export interface MemoryStoreOptions {
   readonly sweepIntervalMs?: number;
   /** Audit retention; the in-process log keeps at most `maxLen` (default 10,000) events. */
   readonly audit?: { readonly retentionMs: number; readonly maxLen?: number | undefined };
+  /** How long a verification (and where its OutId leads) is kept after its send: `VERIFICATION_RETENTION`. */
+  readonly verificationRetentionMs?: number;
 }
+
+export const DEFAULT_VERIFICATION_RETENTION_MS = 86_400_000;
 
 const DEFAULT_AUDIT = { retentionMs: 30 * 86_400_000, maxLen: 10_000 };
 
@@ -58,6 +85,7 @@ export class MemoryStore implements VerificationStore {
   private readonly codes = new Map<string, CodeRecord>();
   private readonly logs = new Map<string, TimeLog>();
   private readonly secrets: string[] = [];
+  private readonly verifications: MemoryVerifications;
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -67,6 +95,7 @@ export class MemoryStore implements VerificationStore {
       retentionMs: options.audit?.retentionMs ?? DEFAULT_AUDIT.retentionMs,
       maxLen: options.audit?.maxLen ?? DEFAULT_AUDIT.maxLen,
     });
+    this.verifications = new MemoryVerifications(options.verificationRetentionMs ?? DEFAULT_VERIFICATION_RETENTION_MS);
     this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
   }
@@ -85,9 +114,10 @@ export class MemoryStore implements VerificationStore {
       return { ok: false, scope: verdict.scope, window: verdict.window, retryAfterMs: verdict.retryAfterMs };
     }
 
-    groups.forEach((group, i) => {
+    const counted = groups.map((group, i) => {
       const entries = [...(logs[i] ?? []), { id: input.sendId, at: now }];
       this.logs.set(keys[i] as string, { entries, keepUntil: now + longestWindowMs(group.windows) });
+      return judgeWindows(times(entries), group.windows, now);
     });
     const codeKey = subjectKeys('', input.subject).code;
     const keepUntil = now + input.keepMs;
@@ -99,26 +129,40 @@ export class MemoryStore implements VerificationStore {
       expiresAt: now + input.codeTtlMs,
       used: false,
       attempts: 0,
+      canceled: false,
+      decisions: new Map(),
     });
     record.keepUntil = Math.max(record.keepUntil, keepUntil);
     this.codes.set(codeKey, record);
-    return { ok: true, sentAt: now, expiresAt: now + input.codeTtlMs };
+    const expiresAt = now + input.codeTtlMs;
+    this.verifications.create(input.sendId, input.subject, { now, expiresAt, maxAttempts: input.maxAttempts });
+    return { ok: true, sentAt: now, expiresAt, resendAt: resendAt(now, groups, counted) };
   }
 
-  async commitSend(input: SendPlan, event: AuditEventFields): Promise<CommitResult> {
+  async commitSend(input: SendPlan, event: AuditEventFields, how: 'sent' | 'unconfirmed' = 'sent'): Promise<CommitResult> {
     const now = this.now();
     const record = this.liveCode(subjectKeys('', input.subject).code, now);
     const pending = record?.pending.get(input.sendId);
-    const result = commitOutcome(pending?.sentAt, record?.current, input.sendId);
+    const verification = this.verifications.get(input.sendId, now);
+    const result = commitOutcome(pending?.sentAt, record?.current, input.sendId, verification?.state === 'canceled');
     if (result === 'repeated') return result;
     if (record && pending) {
       record.pending.delete(input.sendId);
-      if (result === 'promoted') record.current = pending;
+      if (result === 'promoted') {
+        const previous = record.current && this.verifications.get(record.current.sendId, now);
+        if (previous && isSuperseded(previous, now)) previous.state = 'superseded';
+        record.current = pending;
+      }
       const keepUntil = pending.sentAt + input.keepMs;
       record.keepUntil = Math.max(record.keepUntil, keepUntil);
     }
+    this.verifications.settle(input.sendId, now, how);
     const unconfirmed = result === 'lost' ? { reason: 'unconfirmed' } : {};
     this.record(now, input.context, namedEvent('code.sent', { ...event, ...unconfirmed }));
+    if (verification?.receiptPending) {
+      verification.receiptPending = false;
+      this.applyReceipt(verification, verification.delivery.status === 'delivered', verification.delivery.errorCode ?? '', now);
+    }
     return result;
   }
 
@@ -132,6 +176,7 @@ export class MemoryStore implements VerificationStore {
     const record = this.liveCode(codeKey, now);
     record?.pending.delete(input.sendId);
     if (record && !record.current && record.pending.size === 0) this.codes.delete(codeKey);
+    this.verifications.settle(input.sendId, now, 'failed');
     this.record(now, input.context, namedEvent('code.send_failed', event));
   }
 
@@ -140,17 +185,93 @@ export class MemoryStore implements VerificationStore {
     const code = this.liveCode(subjectKeys('', input.subject).code, now)?.current;
     const failuresLog = failuresKey('', input.subject.phone);
     const failures = this.liveLog(failuresLog, input.failureLimits, now);
-    const decision = judgeCheck(code, input.codeHash, now, input.maxAttempts, judgeWindows(times(failures), input.failureLimits, now));
-    if (code && decision.effect === 'use') code.used = true;
+    const prior = input.idempotencyKey === undefined ? undefined : code?.decisions.get(input.idempotencyKey);
+    const decision = judgeCheck(code, input.codeHash, now, input.maxAttempts, judgeWindows(times(failures), input.failureLimits, now), {
+      verificationId: input.verificationId,
+      prior,
+    });
+    const verification = code && decision.effect !== 'none' ? this.verifications.get(code.sendId, now) : undefined;
+    if (code && decision.effect === 'use') {
+      code.used = true;
+      if (verification) verification.state = 'approved';
+    }
     if (code && decision.effect === 'wrong') {
       code.attempts += 1;
+      if (verification) verification.attempts += 1;
       if (input.failureLimits.length > 0) {
         const entries = [...failures, { id: input.checkId, at: now }];
         this.logs.set(failuresLog, { entries, keepUntil: now + longestWindowMs(input.failureLimits) });
       }
     }
-    this.record(now, input.context, checkEvent(decision, code?.sendId));
-    return { status: decision.status, attemptsRemaining: decision.attemptsRemaining, retryAfterMs: decision.retryAfterMs };
+    if (code && decision.effect !== 'none' && input.idempotencyKey !== undefined) {
+      code.decisions.set(input.idempotencyKey, { hash: input.codeHash, status: decision.status, attemptsRemaining: decision.attemptsRemaining });
+    }
+    const event = checkEvent(decision, code?.sendId);
+    if (event) this.record(now, input.context, event);
+    return {
+      status: decision.status,
+      attemptsRemaining: decision.attemptsRemaining,
+      retryAfterMs: decision.retryAfterMs,
+      ...(decision.replayed ? { replayed: true } : {}),
+    };
+  }
+
+  async findOutId(outId: string): Promise<OutIdTarget | undefined> {
+    return this.verifications.target(outId, this.now())?.target;
+  }
+
+  async getVerification(id: string): Promise<VerificationView | undefined> {
+    const now = this.now();
+    const record = this.verifications.get(id, now);
+    return record && this.verifications.view(record, now);
+  }
+
+  async cancelVerification(id: string, context: Omit<AuditContext, 'phone' | 'channel'>): Promise<CancelResult> {
+    const now = this.now();
+    const record = this.verifications.get(id, now);
+    if (!record) return { found: false };
+    const status = verificationStatus(record, now);
+    if (!canCancel(status)) return { found: true, canceled: false, status };
+    record.state = 'canceled';
+    const current = this.liveCode(subjectKeys('', record.subject).code, now)?.current;
+    if (current?.sendId === id) current.canceled = true;
+    this.record(now, { ...context, ...record.subject }, { event: 'code.canceled', outId: id });
+    return { found: true, canceled: true, status: 'canceled' };
+  }
+
+  async registerNotice(outId: string, subject: Subject): Promise<void> {
+    this.verifications.index(outId, { kind: 'notice', subject }, this.now());
+  }
+
+  async recordReceipt(receipt: DeliveryReceipt): Promise<ReceiptResult> {
+    const now = this.now();
+    const entry = this.verifications.target(receipt.outId, now);
+    if (!entry) return { outcome: 'unknown' };
+    const { kind, subject } = entry.target;
+    if (kind === 'notice') {
+      if (entry.noticeReported) return { outcome: 'duplicate', kind, subject };
+      entry.noticeReported = true;
+      this.record(now, subject, receiptEvent('notice', receipt.delivered, receipt.errorCode, receipt.outId));
+      return { outcome: 'recorded', kind, subject };
+    }
+    const record = this.verifications.get(receipt.outId, now);
+    const outcome = receiptOutcome(record);
+    if (!record || outcome === 'duplicate' || outcome === 'unknown') return { outcome, kind, subject };
+    this.verifications.deliver(record, receipt);
+    if (outcome === 'early') record.receiptPending = true;
+    else this.applyReceipt(record, receipt.delivered, receipt.errorCode, now);
+    return { outcome, kind, subject };
+  }
+
+  /** Audits a verification's report and, if undelivered and its code is current, frees its slot in the channel's and phone's logs. */
+  private applyReceipt(record: MutableRecord, delivered: boolean, errorCode: string, now: number): void {
+    this.record(now, record.subject, receiptEvent('code', delivered, errorCode, record.id));
+    const current = this.liveCode(subjectKeys('', record.subject).code, now)?.current;
+    if (!freesSlot(delivered, record.id, current?.sendId)) return;
+    for (const key of [subjectKeys('', record.subject).sends, phoneSendsKey('', record.subject.phone)]) {
+      const log = this.logs.get(key);
+      if (log) log.entries = log.entries.filter((e) => e.id !== record.id);
+    }
   }
 
   async appendAudit(context: AuditContext, event: AuditEvent): Promise<void> {
@@ -172,6 +293,7 @@ export class MemoryStore implements VerificationStore {
     clearInterval(this.sweeper);
     this.codes.clear();
     this.logs.clear();
+    this.verifications.clear();
   }
 
   /** How many records (codes and logs) the store holds: lets tests prove nothing outlives its window. */
@@ -208,6 +330,7 @@ export class MemoryStore implements VerificationStore {
     const now = this.now();
     for (const [key, record] of this.codes) if (record.keepUntil <= now) this.codes.delete(key);
     for (const [key, log] of this.logs) if (log.keepUntil <= now || log.entries.length === 0) this.logs.delete(key);
+    this.verifications.sweep(now);
   }
 }
 
