@@ -161,7 +161,7 @@ export class MemoryStore implements VerificationStore {
     this.record(now, input.context, namedEvent('code.sent', { ...event, ...unconfirmed }));
     if (verification?.receiptPending) {
       verification.receiptPending = false;
-      this.applyReceipt(verification, verification.delivery.status === 'delivered', verification.delivery.errorCode ?? '', now);
+      this.applyReceipt(verification, verification.delivery.errorCode ?? '', now, input.context);
     }
     return result;
   }
@@ -259,13 +259,14 @@ export class MemoryStore implements VerificationStore {
     if (!record || outcome === 'duplicate' || outcome === 'unknown') return { outcome, kind, subject };
     this.verifications.deliver(record, receipt);
     if (outcome === 'early') record.receiptPending = true;
-    else this.applyReceipt(record, receipt.delivered, receipt.errorCode, now);
+    else this.applyReceipt(record, receipt.errorCode, now, subject);
     return { outcome, kind, subject };
   }
 
   /** Audits a verification's report and, if undelivered and its code is current, frees its slot in the channel's and phone's logs. */
-  private applyReceipt(record: MutableRecord, delivered: boolean, errorCode: string, now: number): void {
-    this.record(now, record.subject, receiptEvent('code', delivered, errorCode, record.id));
+  private applyReceipt(record: MutableRecord, errorCode: string, now: number, context: AuditContext): void {
+    const delivered = record.delivery.status === 'delivered';
+    this.record(now, context, receiptEvent('code', delivered, errorCode, record.id));
     const current = this.liveCode(subjectKeys('', record.subject).code, now)?.current;
     if (!freesSlot(delivered, record.id, current?.sendId)) return;
     for (const key of [subjectKeys('', record.subject).sends, phoneSendsKey('', record.subject.phone)]) {

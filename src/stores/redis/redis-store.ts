@@ -3,15 +3,24 @@ import type { AuditContext, AuditEvent, AuditEventFields, AuditSettings } from '
 import { silentLogger, type Logger } from '../../domain/logger.js';
 import type { WindowsVerdict } from '../../domain/limits/windows.js';
 import type {
+  CancelResult,
   CheckCodeInput,
   CheckResult,
   CommitResult,
+  DeliveryReceipt,
   LimitGroup,
+  OutIdTarget,
+  ReceiptResult,
   ReserveSendResult,
   SendPlan,
+  Subject,
   VerificationStore,
+  VerificationView,
 } from '../../domain/store.js';
-import { failuresKey, limitKey, secretKey, subjectKeys } from '../keys.js';
+import { verificationStatus } from '../../domain/verification/rules.js';
+import { DEFAULT_VERIFICATION_RETENTION_MS } from '../memory/memory-store.js';
+import { failuresKey, limitKey, outIdKey, phoneSendsKey, secretKey, subjectKeys } from '../keys.js';
+import { cancelVerification, getVerification, noticeReceipt, recordReceipt } from './scripts/verifications.js';
 import { RedisAuditReader } from './redis-audit-reader.js';
 import { connectRedis, type RedisClient } from './redis-client.js';
 import { appendAudit } from './scripts/append-audit.js';
@@ -37,6 +46,8 @@ export interface RedisStoreOptions {
    * server time, so a test can move time. Production leaves it unset: the scripts read Redis TIME.
    */
   readonly clock?: () => number;
+  /** `VERIFICATION_RETENTION` (default 24h): how long verifications and OutIds are kept. */
+  readonly verificationRetentionMs?: number;
 }
 
 /** Scopes whose send logs live in the phone's hash slot; the others (ip, global) do not. */
@@ -61,11 +72,13 @@ export class RedisStore implements VerificationStore {
   private readonly scripts: ScriptRunner;
   private readonly prefix: string;
   private readonly cluster: boolean;
+  private readonly retentionMs: number;
 
   constructor(client: Redis | Cluster, options: RedisStoreOptions) {
     this.client = client;
     this.prefix = options.prefix;
     this.cluster = client.isCluster;
+    this.retentionMs = options.verificationRetentionMs ?? DEFAULT_VERIFICATION_RETENTION_MS;
     this.scripts = new ScriptRunner(client, {
       auditKey: options.auditKey,
       audit: options.audit,
@@ -77,11 +90,16 @@ export class RedisStore implements VerificationStore {
 
   async reserveSend(plan: SendPlan): Promise<ReserveSendResult> {
     const { local, remote } = this.split(plan);
+    // Where the verification id leads (its own slot on Cluster): written first, dropped if the send is refused.
+    await this.index(plan.sendId, { kind: 'code', subject: plan.subject });
     const outside = await this.reserveRemote(plan, remote);
     let reply;
     try {
       reply = await reserveSend(this.scripts, plan.context, {
         codeKey: subjectKeys(this.prefix, plan.subject).code,
+        verificationsKey: subjectKeys(this.prefix, plan.subject).verifications,
+        maxAttempts: plan.maxAttempts,
+        retentionMs: this.retentionMs,
         groups: local.map((group) => ({ group, key: this.logKey(plan, group) })),
         outside: remote.map((group, i) => ({ group, verdict: outside[i] as WindowsVerdict })),
         sendId: plan.sendId,
@@ -94,7 +112,10 @@ export class RedisStore implements VerificationStore {
       throw error;
     }
     if (reply.ok) return reply;
-    await this.undoRemote(plan, remote.filter((_, i) => outside[i]?.refused === undefined));
+    await Promise.all([
+      this.undoRemote(plan, remote.filter((_, i) => outside[i]?.refused === undefined)),
+      this.client.del(outIdKey(this.prefix, plan.sendId)),
+    ]);
     const group = [...local, ...remote][reply.group] as LimitGroup;
     return { ok: false, scope: group.scope, window: reply.window, retryAfterMs: reply.retryAfterMs };
   }
@@ -123,11 +144,18 @@ export class RedisStore implements VerificationStore {
     await Promise.allSettled(groups.map((group) => this.client.zrem(this.logKey(plan, group), plan.sendId)));
   }
 
-  async commitSend(plan: SendPlan, event: AuditEventFields): Promise<CommitResult> {
+  async commitSend(plan: SendPlan, event: AuditEventFields, how: 'sent' | 'unconfirmed' = 'sent'): Promise<CommitResult> {
+    const keys = subjectKeys(this.prefix, plan.subject);
     return commitSend(this.scripts, plan.context, {
-      codeKey: subjectKeys(this.prefix, plan.subject).code,
+      codeKey: keys.code,
+      verificationsKey: keys.verifications,
+      checksKey: keys.checks,
+      channelLogKey: keys.sends,
+      phoneLogKey: phoneSendsKey(this.prefix, plan.subject.phone),
       sendId: plan.sendId,
       keepMs: plan.keepMs,
+      retentionMs: this.retentionMs,
+      how,
       event,
     });
   }
@@ -137,6 +165,8 @@ export class RedisStore implements VerificationStore {
     await Promise.all([
       releaseSend(this.scripts, plan.context, {
         codeKey: subjectKeys(this.prefix, plan.subject).code,
+        verificationsKey: subjectKeys(this.prefix, plan.subject).verifications,
+        retentionMs: this.retentionMs,
         logKeys: local.map((group) => this.logKey(plan, group)),
         sendId: plan.sendId,
         event,
@@ -146,14 +176,94 @@ export class RedisStore implements VerificationStore {
   }
 
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
+    const keys = subjectKeys(this.prefix, input.subject);
     return checkCode(this.scripts, input.context, {
-      codeKey: subjectKeys(this.prefix, input.subject).code,
+      codeKey: keys.code,
       failuresKey: failuresKey(this.prefix, input.subject.phone),
+      verificationsKey: keys.verifications,
+      checksKey: keys.checks,
+      verificationId: input.verificationId,
+      idempotencyKey: input.idempotencyKey,
+      retentionMs: this.retentionMs,
       codeHash: input.codeHash,
       maxAttempts: input.maxAttempts,
       checkId: input.checkId,
       failureLimits: input.failureLimits,
     });
+  }
+
+  /** The OutId's index (its own slot on Cluster): read first, then the phone's script runs. */
+  async findOutId(outId: string): Promise<OutIdTarget | undefined> {
+    const [kind, phone, channel] = await this.client.hmget(outIdKey(this.prefix, outId), 't', 'p', 'c');
+    if ((kind !== 'code' && kind !== 'notice') || !phone || !channel) return undefined;
+    return { kind, subject: { phone, channel } };
+  }
+
+  async getVerification(id: string): Promise<VerificationView | undefined> {
+    const target = await this.findOutId(id);
+    if (target?.kind !== 'code') return undefined;
+    const { subject } = target;
+    const { now, record } = await getVerification(this.scripts, subject, {
+      verificationsKey: subjectKeys(this.prefix, subject).verifications,
+      id,
+      retentionMs: this.retentionMs,
+    });
+    if (!record) return undefined;
+    return {
+      id,
+      phone: subject.phone,
+      channel: subject.channel,
+      status: verificationStatus(record, now),
+      createdAt: record.createdAt,
+      expiresAt: record.expiresAt,
+      attempts: record.attempts,
+      delivery: record.delivery,
+    };
+  }
+
+  async cancelVerification(id: string, context: Omit<AuditContext, 'phone' | 'channel'>): Promise<CancelResult> {
+    const target = await this.findOutId(id);
+    if (target?.kind !== 'code') return { found: false };
+    const keys = subjectKeys(this.prefix, target.subject);
+    return cancelVerification(this.scripts, { ...context, ...target.subject }, {
+      codeKey: keys.code,
+      verificationsKey: keys.verifications,
+      id,
+      retentionMs: this.retentionMs,
+    });
+  }
+
+  async registerNotice(outId: string, subject: Subject): Promise<void> {
+    await this.index(outId, { kind: 'notice', subject });
+  }
+
+  async recordReceipt(receipt: DeliveryReceipt): Promise<ReceiptResult> {
+    const target = await this.findOutId(receipt.outId);
+    if (!target) return { outcome: 'unknown' };
+    const { kind, subject } = target;
+    if (kind === 'notice') {
+      const outcome = await noticeReceipt(this.scripts, subject, { indexKey: outIdKey(this.prefix, receipt.outId), receipt });
+      return { outcome, kind, subject };
+    }
+    const keys = subjectKeys(this.prefix, subject);
+    const outcome = await recordReceipt(this.scripts, subject, {
+      verificationsKey: keys.verifications,
+      codeKey: keys.code,
+      channelLogKey: keys.sends,
+      phoneLogKey: phoneSendsKey(this.prefix, subject.phone),
+      receipt,
+      retentionMs: this.retentionMs,
+    });
+    return { outcome, kind, subject };
+  }
+
+  private async index(outId: string, target: OutIdTarget): Promise<void> {
+    const key = outIdKey(this.prefix, outId);
+    await this.client
+      .multi()
+      .hset(key, 't', target.kind, 'p', target.subject.phone, 'c', target.subject.channel)
+      .pexpire(key, this.retentionMs)
+      .exec();
   }
 
   async appendAudit(context: AuditContext, event: AuditEvent): Promise<void> {

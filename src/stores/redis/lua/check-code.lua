@@ -1,14 +1,21 @@
--- rules.ts judgeCheck / checkEvent: check a code of a (channel, phone); approve it at most once. Audits the outcome.
--- KEYS[1] code hash, KEYS[2] the phone's wrong-guess log (sorted set), [last KEY audit]
--- ARGV after the prelude's: HMAC of the code given, max wrong attempts, check id,
--- window count n, then n triples (count, window ms, label) limiting wrong guesses per phone.
--- Returns {status, attempts remaining, retry-after ms}.
+-- rules.ts judgeCheck / checkEvent: check a code of a (channel, phone); approve it at most once. Audits the
+-- outcome (a replay is not audited again). With an idempotency key, a decision that writes is recorded
+-- with the code in this same step, and a repeat with that key gets it again.
+-- KEYS[1] code hash, KEYS[2] the phone's wrong-guess log (sorted set), KEYS[3] verification records,
+-- KEYS[4] idempotent check decisions (hash: key -> "status remaining hash"), [last KEY audit]
+-- ARGV after the prelude's: HMAC of the code given, max wrong attempts, check id, verification id or '',
+-- idempotency key or '', retention ms, window count n, then n triples (count, window ms, label)
+-- limiting wrong guesses per phone.
+-- Returns {status, attempts remaining, retry-after ms, 1 if replayed else 0}.
 local now = now_ms()
 local given = ARGV[ARG0 + 1]
 local max = tonumber(ARGV[ARG0 + 2])
 local check_id = ARGV[ARG0 + 3]
+local expect_id = ARGV[ARG0 + 4]
+local idem = ARGV[ARG0 + 5]
+local retention = tonumber(ARGV[ARG0 + 6])
 live_code(KEYS[1], now)
-local c = redis.call('HMGET', KEYS[1], 'h', 'exp', 'used', 'att', 'id')
+local c = redis.call('HMGET', KEYS[1], 'h', 'exp', 'used', 'att', 'id', 'cx')
 
 local function decide(status, remaining, attempt, retry)
   local extra
@@ -26,21 +33,44 @@ local function decide(status, remaining, attempt, retry)
     extra[#extra + 1] = c[5]
   end
   audit(now, extra)
-  return reply({status, remaining, retry or 0})
+  return reply({status, remaining, retry or 0, 0})
 end
 
-if not c[1] then return decide('not_found', 0) end
+-- What a decision that writes leaves behind: the verification's record, and the key's decision.
+local function record(status, remaining, change)
+  local rec = ver_get(KEYS[3], c[5], now, retention)
+  if rec then
+    change(rec)
+    ver_put(KEYS[3], c[5], rec, now, retention)
+  end
+  if idem ~= '' then
+    redis.call('HSET', KEYS[4], idem, status .. ' ' .. remaining .. ' ' .. given)
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
+  end
+end
+
+if c[1] and idem ~= '' then
+  local prior = redis.call('HGET', KEYS[4], idem)
+  if prior then
+    local status, remaining, hash = string.match(prior, '^(%S+) (%d+) (%S+)$')
+    if hash ~= given then return decide('key_reused', 0) end
+    return reply({status, tonumber(remaining), 0, 1})
+  end
+end
+if not c[1] or c[6] == '1' or (expect_id ~= '' and c[5] ~= expect_id) then return decide('not_found', 0) end
 local attempts = tonumber(c[4])
 if now >= tonumber(c[2]) then return decide('expired', 0) end
 if c[3] == '1' then return decide('used', 0) end
 if attempts >= max then return decide('too_many_attempts', 0) end
 
 -- Wrong guesses per phone across all its codes: while a window is full, no check is decided.
-local full, _, retry, longest = check_windows(KEYS[2], now, ARG0 + 3)
+local full, _, retry, longest = check_windows(KEYS[2], now, ARG0 + 6)
 if full >= 0 then return decide('verify_limited', max - attempts, nil, retry) end
 
 if c[1] == given then
   redis.call('HSET', KEYS[1], 'used', 1)
+  record('approved', max - attempts, function(rec) rec.s = 'approved' end)
   return decide('approved', max - attempts, attempts + 1)
 end
 attempts = redis.call('HINCRBY', KEYS[1], 'att', 1)
@@ -48,4 +78,5 @@ if longest > 0 then
   redis.call('ZADD', KEYS[2], now, check_id)
   redis.call('PEXPIRE', KEYS[2], longest)
 end
+record('mismatch', max - attempts, function(rec) rec.a = rec.a + 1 end)
 return decide('mismatch', max - attempts, attempts)

@@ -2,29 +2,34 @@
 -- nothing), and keep its code as pending (field `p:<send id>`) until commit-send
 -- promotes it; the current code stays valid while the SMS is in flight.
 -- A refusal is audited here (code.rate_limited).
--- KEYS[1] code hash, KEYS[2..g+1] one send log per limit group (group 1 is the
+-- Records the send's verification (state `reserved`) and answers when the next send would pass every
+-- channel and phone window (rules.ts resendAt).
+-- KEYS[1] code hash, KEYS[2] verification records, KEYS[3..g+2] one send log per limit group (group 1 is the
 -- (channel, phone) one), [last KEY audit]
--- ARGV after the prelude's: send id, code HMAC, code TTL ms, record keep ms, group count g,
+-- ARGV after the prelude's: send id, code HMAC, code TTL ms, record keep ms, max attempts, retention ms, group count g,
 -- then per group: its name, window count n, and n triples (count, window ms, label); then the
 -- verdicts of groups decided elsewhere (Redis Cluster: per-IP and global, in their own slots, reserved
 -- before this script and undone by the caller if this one refuses): count o, then o quadruples
 -- (name, refusing window index or -1, its label, retry-after ms). Groups are numbered in that order.
--- Returns {1, now, expiresAt} or {0, refusing group index, refusing window index, retry-after ms}.
+-- Returns {1, now, expiresAt, resendAt} or {0, refusing group index, refusing window index, retry-after ms}.
 local now = now_ms()
 local send_id = ARGV[ARG0 + 1]
 local code_hash = ARGV[ARG0 + 2]
 local ttl = tonumber(ARGV[ARG0 + 3])
 local keep = tonumber(ARGV[ARG0 + 4])
-local groups = tonumber(ARGV[ARG0 + 5])
+local max_attempts = tonumber(ARGV[ARG0 + 5])
+local retention = tonumber(ARGV[ARG0 + 6])
+local groups = tonumber(ARGV[ARG0 + 7])
 
 local refused_group, refused_window, refused_label = -1, -1, nil
 local retry = 0
-local longest = {}
-local at = ARG0 + 5
+local longest, names, starts = {}, {}, {}
+local at = ARG0 + 7
 for g = 1, groups do
   local name = ARGV[at + 1]
+  names[g], starts[g] = name, at + 1
   local refused, label, frees
-  refused, label, frees, longest[g], at = check_windows(KEYS[1 + g], now, at + 1)
+  refused, label, frees, longest[g], at = check_windows(KEYS[2 + g], now, at + 1)
   if refused >= 0 and refused_group < 0 then
     refused_group, refused_window, refused_label = g - 1, refused, name .. ':' .. label
   end
@@ -45,11 +50,17 @@ if refused_group >= 0 then
   return reply({0, refused_group, refused_window, retry})
 end
 
+local resend = 0
 for g = 1, groups do
-  redis.call('ZADD', KEYS[1 + g], now, send_id)
-  redis.call('PEXPIRE', KEYS[1 + g], longest[g])
+  redis.call('ZADD', KEYS[2 + g], now, send_id)
+  redis.call('PEXPIRE', KEYS[2 + g], longest[g])
+  if names[g] == 'channel' or names[g] == 'phone' then
+    local _, _, frees = check_windows(KEYS[2 + g], now, starts[g])
+    if frees > resend then resend = frees end
+  end
 end
 live_code(KEYS[1], now)
 redis.call('HSET', KEYS[1], 'p:' .. send_id, code_hash .. ' ' .. now .. ' ' .. (now + ttl))
 keep_code(KEYS[1], now + keep, now)
-return reply({1, now, now + ttl})
+ver_put(KEYS[2], send_id, { c = now, e = now + ttl, m = max_attempts, a = 0, s = 'reserved', d = 'unknown', rp = 0 }, now, retention)
+return reply({1, now, now + ttl, now + resend})

@@ -6,6 +6,7 @@ import { windowArgs, type ScriptRunner } from './runner.js';
 /** reserve-send.lua (rules.ts judgeSend over the groups whose logs are in the phone's slot, plus verdicts decided elsewhere). */
 export interface ReserveSendArgs {
   readonly codeKey: string;
+  readonly verificationsKey: string;
   /** The groups decided in this script, each with its send log's key. */
   readonly groups: ReadonlyArray<{ readonly group: LimitGroup; readonly key: string }>;
   /** Groups decided in their own slots (Cluster), numbered after `groups`. */
@@ -14,23 +15,27 @@ export interface ReserveSendArgs {
   readonly codeHash: string;
   readonly codeTtlMs: number;
   readonly keepMs: number;
+  readonly maxAttempts: number;
+  readonly retentionMs: number;
 }
 
 export type ReserveSendReply =
-  | { readonly ok: true; readonly sentAt: number; readonly expiresAt: number }
+  | { readonly ok: true; readonly sentAt: number; readonly expiresAt: number; readonly resendAt: number }
   /** `group` indexes `groups` then `outside`. */
   | { readonly ok: false; readonly group: number; readonly window: number; readonly retryAfterMs: number };
 
 export async function reserveSend(runner: ScriptRunner, context: AuditContext, args: ReserveSendArgs): Promise<ReserveSendReply> {
   const reply = await runner.run(
     'reserve-send',
-    [args.codeKey, ...args.groups.map((g) => g.key)],
+    [args.codeKey, args.verificationsKey, ...args.groups.map((g) => g.key)],
     context,
     [
       args.sendId,
       args.codeHash,
       args.codeTtlMs,
       args.keepMs,
+      args.maxAttempts,
+      args.retentionMs,
       args.groups.length,
       ...args.groups.flatMap(({ group }) => [group.scope, ...windowArgs(group.windows)]),
       args.outside.length,
@@ -39,8 +44,8 @@ export async function reserveSend(runner: ScriptRunner, context: AuditContext, a
         return [group.scope, refused, group.windows[refused]?.label ?? '', verdict.retryAfterMs];
       }),
     ],
-    (r) => (r[0] === 1 ? 3 : 4),
+    () => 4,
   );
-  if (reply[0] === 1) return { ok: true, sentAt: Number(reply[1]), expiresAt: Number(reply[2]) };
+  if (reply[0] === 1) return { ok: true, sentAt: Number(reply[1]), expiresAt: Number(reply[2]), resendAt: Number(reply[3]) };
   return { ok: false, group: Number(reply[1]), window: Number(reply[2]), retryAfterMs: Number(reply[3]) };
 }
