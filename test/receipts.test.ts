@@ -1,10 +1,15 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../plugins/app.js';
+import { FakeDysmsapi } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
+import { aliyunEnv } from './support/aliyun-env.js';
+import { startInstance } from './support/app.js';
 import { loadConfig } from '../src/config/config.js';
 import { chinaTimestamp } from '../tools/fake-dysmsapi/receipts.js';
 import { buildTestApp, type TestApp } from './support/app.js';
 import { brokenStore } from './support/broken-store.js';
-import { STORE_KINDS } from './support/stores.js';
+import { STORE_KINDS, until } from './support/stores.js';
 
 const PHONE = '+8613800000000';
 const TOKEN = 'receipt-token-0123456789';
@@ -136,5 +141,44 @@ describe('delivery receipts when the store is down', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('the whole loop offline: the Dysmsapi double pushes SmsReport to the service', () => {
+  const cleanup: Array<() => Promise<unknown> | void> = [];
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step();
+  });
+
+  it('delivered and undelivered reports reach the verifications; the undelivered one frees the resend window', async () => {
+    // The service's port is chosen first: the double needs the receipt URL when it starts.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const fake = await FakeDysmsapi.start({
+      receipts: { url: `http://127.0.0.1:${port}${URL}`, delayMs: 50, retryDelaysMs: [200, 200], undelivered: ['+8613800000002'] },
+    });
+    cleanup.push(() => fake.close());
+    const service = await startInstance(aliyunEnv(fake.url, { ALIYUN_RECEIPT_TOKEN: TOKEN, SEND_LIMITS: '1/60s,5/1h' }));
+    cleanup.push(() => service.app.close());
+    await service.app.listen({ port, host: '127.0.0.1' });
+
+    const delivered = await service.post('/v1/verifications', { phone: '+8613800000001', channel: 'login' });
+    const undelivered = await service.post('/v1/verifications', { phone: '+8613800000002', channel: 'login' });
+    expect([delivered.status, undelivered.status]).toEqual([201, 201]);
+    expect(fake.sends().map((s) => s.query.OutId).sort()).toEqual([delivered.body.id, undelivered.body.id].sort());
+    const view = async (id: string) => (await service.app.inject({ url: `/v1/verifications/${id}` })).json();
+    await until(async () => (await view(undelivered.body.id)).delivery.status !== 'unknown' && (await view(delivered.body.id)).delivery.status !== 'unknown', 10_000);
+    expect((await view(delivered.body.id)).delivery).toMatchObject({ status: 'delivered', errorCode: 'DELIVERED' });
+    expect((await view(undelivered.body.id)).delivery).toMatchObject({ status: 'undelivered', errorCode: 'MK:0001' });
+    await fake.receipts?.idle();
+    expect(fake.receipts?.pushes.every((p) => p.acknowledged)).toBe(true);
+    // The SMS never came: a new code may be asked for at once; the delivered number still waits out its minute.
+    expect((await service.post('/v1/verifications', { phone: '+8613800000002', channel: 'login' })).status).toBe(201);
+    expect((await service.post('/v1/verifications', { phone: '+8613800000001', channel: 'login' })).status).toBe(429);
+    const audit = (await service.app.inject({ url: '/v1/audit?limit=100' })).json().events as Array<{ event: string }>;
+    expect(audit.filter((e) => e.event === 'code.delivered')).toHaveLength(1);
+    expect(audit.filter((e) => e.event === 'code.undelivered')).toHaveLength(1);
   });
 });
