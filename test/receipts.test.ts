@@ -182,3 +182,20 @@ describe('the whole loop offline: the Dysmsapi double pushes SmsReport to the se
     expect(audit.filter((e) => e.event === 'code.undelivered')).toHaveLength(1);
   });
 });
+
+describe('the receipt route in the OpenAPI document', () => {
+  it('is described when ALIYUN_RECEIPT_TOKEN is set (the token a path parameter, never its value), absent otherwise', async () => {
+    for (const [env, present] of [[{ ALIYUN_RECEIPT_TOKEN: TOKEN }, true], [{}, false]] as const) {
+      const app = await buildApp(loadConfig({ LOG_LEVEL: 'silent', ...env }), { logger: false });
+      try {
+        const text = (await app.inject({ url: '/docs/json' })).body;
+        const doc = JSON.parse(text);
+        expect(Boolean(doc.paths['/v1/receipts/aliyun/{token}']?.post)).toBe(present);
+        expect(text).not.toContain(TOKEN);
+        if (present) expect(doc.paths['/v1/receipts/aliyun/{token}'].post.security).toEqual([]);
+      } finally {
+        await app.close();
+      }
+    }
+  });
+});
