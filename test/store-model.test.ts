@@ -221,7 +221,7 @@ class OnVerification implements fc.AsyncCommand<Model, Real> {
   async run(model: Model, real: Real): Promise<void> {
     const send = model.sends[model.sends.length - 1 - (this.pick % model.sends.length)] as Send;
     this.picked = send.sendId;
-    await onEveryStore(real, this.toString(), (store) =>
+    await onEveryStore<unknown>(real, this.toString(), (store) =>
       this.how === 'get' ? store.getVerification(send.sendId) : store.cancelVerification(send.sendId, { ip: '10.0.0.7' }),
     );
     await onEveryStore(real, `findOutId after ${this.toString()}`, (store) => store.findOutId(send.sendId));

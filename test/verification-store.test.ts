@@ -132,10 +132,11 @@ describe.each(STORE_KINDS)('verification records on the %s store', (kind) => {
     await send.commit();
     expect(await h.store.checkCode(checkInput(s, 'WRONG', { idempotencyKey: 'k0' }))).toMatchObject({ status: 'mismatch', attemptsRemaining: 2 });
     expect(await h.store.checkCode(checkInput(s, 'WRONG', { idempotencyKey: 'k0' }))).toMatchObject({ status: 'mismatch', attemptsRemaining: 2, replayed: true });
-    expect(await h.store.checkCode(checkInput(s, 'H', { idempotencyKey: 'k0' }))).toMatchObject({ status: 'key_reused' });
-    expect(await h.store.checkCode(checkInput(s, 'H', { idempotencyKey: 'k1' }))).toMatchObject({ status: 'approved', attemptsRemaining: 2 });
-    expect(await h.store.checkCode(checkInput(s, 'H', { idempotencyKey: 'k1' }))).toEqual({ status: 'approved', attemptsRemaining: 2, retryAfterMs: 0, replayed: true });
-    expect((await h.store.checkCode(checkInput(s, 'H', { idempotencyKey: 'k2' }))).status).toBe('used');
+    // Another code under the same key is a new check; its decision replaces the key's.
+    expect(await h.store.checkCode(checkInput(s, 'H', { idempotencyKey: 'k0' }))).toEqual({ status: 'approved', attemptsRemaining: 2, retryAfterMs: 0 });
+    expect(await h.store.checkCode(checkInput(s, 'H', { idempotencyKey: 'k0' }))).toEqual({ status: 'approved', attemptsRemaining: 2, retryAfterMs: 0, replayed: true });
+    expect((await h.store.checkCode(checkInput(s, 'WRONG', { idempotencyKey: 'k0' }))).status).toBe('used');
+    expect((await h.store.checkCode(checkInput(s, 'H', { idempotencyKey: 'k1' }))).status).toBe('used');
     expect((await h.store.checkCode(checkInput(s, 'H'))).status).toBe('used');
     expect((await events(s)).filter((e) => e === 'code.approved')).toHaveLength(1);
     expect((await h.store.getVerification(send.plan.sendId))).toMatchObject({ status: 'approved', attempts: 1 });

@@ -195,7 +195,7 @@ export interface paths {
         put?: never;
         /**
          * Check a verification code (approves it at most once)
-         * @description With an `Idempotency-Key`, the key is recorded with the decision in the same atomic step: a retry with the same key and code gets the same decision again (header `Idempotent-Replayed: true`, e.g. the approval instead of `409 OTP_ALREADY_USED`); the same key with another code answers `422 IDEMPOTENCY_KEY_REUSED`. The code is approved once.
+         * @description With an `Idempotency-Key`, the key is recorded with the decision in the same atomic step: a retry with the same key and code gets the same decision again (header `Idempotent-Replayed: true`, e.g. the approval instead of `409 OTP_ALREADY_USED`); the same key with another code is checked as a new request. The code is approved once.
          *
          *     Needs an API key with the `verify` scope when keys are configured (otherwise `403 FORBIDDEN`).
          *
@@ -214,7 +214,6 @@ export interface paths {
          *     | 429 | `OTP_TOO_MANY_ATTEMPTS` | Too many wrong codes; request a new one |
          *     | 429 | `VERIFY_RATE_LIMITED` | Too many wrong codes for this phone; retry after N seconds |
          *     | 400 | `INVALID_IDEMPOTENCY_KEY` | Idempotency-Key must be 1 to 255 printable ASCII characters |
-         *     | 422 | `IDEMPOTENCY_KEY_REUSED` | This Idempotency-Key was already used with a different request body |
          *     | 401 | `UNAUTHORIZED` | Authentication required |
          *     | 403 | `FORBIDDEN` | Forbidden |
          *     | 503 | `STORE_UNAVAILABLE` | The service is temporarily unavailable; retry shortly |
@@ -967,6 +966,13 @@ export interface operations {
         /** @description The current code of a (phone, channel), or the code of one verification (a superseded or canceled one answers 404 OTP_NOT_FOUND) */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "phone": "+8613800138000",
+                 *       "channel": "login",
+                 *       "code": "1234"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description Mobile number: +8613800000000, 13800000000, 8613800000000, 00852…
@@ -1212,7 +1218,6 @@ export interface operations {
              * @description Unprocessable Entity. `code` says why:
              *
              *     - `OTP_MISMATCH`: The code is wrong
-             *     - `IDEMPOTENCY_KEY_REUSED`: This Idempotency-Key was already used with a different request body
              */
             422: {
                 headers: {
@@ -1223,7 +1228,7 @@ export interface operations {
                         /** @enum {integer} */
                         statusCode: 422;
                         /** @enum {string} */
-                        code: "OTP_MISMATCH" | "IDEMPOTENCY_KEY_REUSED";
+                        code: "OTP_MISMATCH";
                         /** @enum {string} */
                         error: "Unprocessable Entity";
                         /** @description For people; match on `code` */

@@ -54,10 +54,9 @@ export const ROUTE_ERRORS: Readonly<Record<string, readonly ErrorName[]>> = {
     'OTP_TOO_MANY_ATTEMPTS',
     'VERIFY_RATE_LIMITED',
     'INVALID_IDEMPOTENCY_KEY',
-    'IDEMPOTENCY_KEY_REUSED',
   ],
-  'GET /v1/verifications/:id': ['VERIFICATION_NOT_FOUND'],
-  'POST /v1/verifications/:id/cancel': ['VERIFICATION_NOT_FOUND', 'VERIFICATION_NOT_PENDING'],
+  'GET /v1/verifications/{id}': ['VERIFICATION_NOT_FOUND'],
+  'POST /v1/verifications/{id}/cancel': ['VERIFICATION_NOT_FOUND', 'VERIFICATION_NOT_PENDING'],
   'POST /v1/notifications': [
     'INVALID_PHONE',
     'INVALID_INPUT',
@@ -85,7 +84,6 @@ const TAGS = [
   { name: 'v1', description: 'The JSON API: real HTTP statuses, errors as `{statusCode, code, error, message}`' },
   { name: 'legacy', description: 'The seed\'s `/sms_message/*` contract: always HTTP 200, the outcome in the body `code`' },
   { name: 'audit', description: 'The audit trail of sends and checks' },
-  { name: 'receipts', description: "Delivery reports pushed by the SMS provider (only with ALIYUN_RECEIPT_TOKEN set)" },
   { name: 'ops', description: 'Health, readiness and metrics' },
 ];
 
@@ -130,7 +128,9 @@ function describeRoute({ schema, url, route }: { schema: FastifySchema; url: str
   if (!described.tags && tag) described.tags = [tag];
   if (described.security === undefined && security) described.security = security;
   if (note) described.description = [described.description, note].filter(Boolean).join('\n\n');
-  const codes = methodsOf(route).flatMap((method) => ROUTE_ERRORS[`${method} ${url}`] ?? []);
+  // Keys name paths as the document does (`/v1/verifications/{id}`); Fastify's are `/v1/verifications/:id`.
+  const path = url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+  const codes = methodsOf(route).flatMap((method) => ROUTE_ERRORS[`${method} ${path}`] ?? []);
   if (codes.length > 0) {
     const names = [...new Set([...codes, ...COMMON_ERRORS])];
     const table = errorTable(names);

@@ -84,7 +84,7 @@ export interface CheckCodeInput {
   /**
    * The request's `Idempotency-Key` (scoped, see `idempotencyId`): recorded with the decision, so a
    * repeat with the same key and code gets the same decision again (`replayed`) without a second
-   * effect; the same key with another code answers `key_reused`.
+   * effect; the same key with another code is decided as a new check (its decision replaces the key's).
    */
   readonly idempotencyKey?: string | undefined;
   readonly context: AuditContext;
@@ -103,8 +103,7 @@ export type CheckStatus =
   | 'used'
   | 'too_many_attempts'
   | 'verify_limited'
-  | 'not_found'
-  | 'key_reused';
+  | 'not_found';
 
 export interface CheckResult {
   readonly status: CheckStatus;

@@ -231,8 +231,6 @@ function checkAnswer(result: CheckCodeResult): LegacyBody {
     case 'mismatch':
       return legacy(405, MESSAGES.mismatch);
     case 'not_found':
-    // (No idempotency key on the legacy routes: a key cannot be reused there.)
-    case 'key_reused':
       return legacy(406, MESSAGES.notFound);
   }
 }

@@ -58,7 +58,7 @@ const receiptRoutes: FastifyPluginAsync<ReceiptRoutesOptions> = async (fastify, 
           'Enter `https://<your host>/v1/receipts/aliyun/<ALIYUN_RECEIPT_TOKEN>` as the SmsReport receiving URL in the Aliyun SMS ' +
           'console. Each report is matched by `out_id` to its verification or notice, recorded once however often it is pushed, and ' +
           'audited as `code.delivered` / `code.undelivered` (or `notice.*`). Unknown `out_id`s are acknowledged.',
-        tags: ['receipts'],
+        tags: ['v1'],
       },
     },
     async (request, reply) => {

@@ -57,7 +57,7 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
         description:
           'With an `Idempotency-Key`, the key is recorded with the decision in the same atomic step: a retry with the same key ' +
           'and code gets the same decision again (header `Idempotent-Replayed: true`, e.g. the approval instead of ' +
-          '`409 OTP_ALREADY_USED`); the same key with another code answers `422 IDEMPOTENCY_KEY_REUSED`. The code is approved once.',
+          '`409 OTP_ALREADY_USED`); the same key with another code is checked as a new request. The code is approved once.',
         body: CheckVerificationBody,
         headers: withKeyHeader(undefined) as object,
         response: CheckVerificationResponses,
@@ -140,8 +140,6 @@ function checkError(result: CheckCodeResult, reply: { header(name: string, value
   if (result.kind === 'invalid') return invalidError(result);
   if (result.kind === 'unknown_verification') return new Errors.VERIFICATION_NOT_FOUND();
   switch (result.status) {
-    case 'key_reused':
-      return new Errors.IDEMPOTENCY_KEY_REUSED();
     case 'verify_limited':
       reply.header('retry-after', String(result.retryAfterSeconds));
       return withExtra(new Errors.VERIFY_RATE_LIMITED(result.retryAfterSeconds), { retryAfter: result.retryAfterSeconds });

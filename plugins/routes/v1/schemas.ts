@@ -36,7 +36,7 @@ export const CheckVerificationBody = Type.Union(
   ],
   {
     description: 'The current code of a (phone, channel), or the code of one verification (a superseded or canceled one answers 404 OTP_NOT_FOUND)',
-    examples: [EXAMPLE, { verificationId: EXAMPLE_ID, code: EXAMPLE.code }],
+    examples: [EXAMPLE],
   },
 );
 

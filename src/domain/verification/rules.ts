@@ -128,8 +128,8 @@ export interface CheckDecision {
 }
 
 /**
- * A repeat of an idempotent check (same key): the same code gets the same decision again, another
- * code `key_reused`. Then: not found (no code, a canceled one, or not the verification asked for) →
+ * A repeat of an idempotent check (same key and code) gets the same decision again (another code
+ * under that key is a new check). Then: not found (no code, a canceled one, or not the verification asked for) →
  * expired → used → too many attempts → the phone's wrong-guess limit (`failures`, the verdict of its
  * windows) → compare. With an idempotency key, a decision that writes (`use`, `wrong`) is recorded
  * with the code (`PriorDecision`), in the same step.
@@ -152,10 +152,7 @@ export function judgeCheck(
     ...extra,
   });
   const prior = options.prior;
-  if (prior) {
-    if (prior.hash !== givenHash) return answer('key_reused');
-    return answer(prior.status, { attemptsRemaining: prior.attemptsRemaining, replayed: true });
-  }
+  if (prior && prior.hash === givenHash) return answer(prior.status, { attemptsRemaining: prior.attemptsRemaining, replayed: true });
   if (!code || code.canceled) return answer('not_found');
   if (options.verificationId !== undefined && code.sendId !== options.verificationId) return answer('not_found');
   if (now >= code.expiresAt) return answer('expired');

@@ -1,6 +1,6 @@
 -- rules.ts judgeCheck / checkEvent: check a code of a (channel, phone); approve it at most once. Audits the
 -- outcome (a replay is not audited again). With an idempotency key, a decision that writes is recorded
--- with the code in this same step, and a repeat with that key gets it again.
+-- with the code in this same step, and a repeat with that key and code gets it again.
 -- KEYS[1] code hash, KEYS[2] the phone's wrong-guess log (sorted set), KEYS[3] verification records,
 -- KEYS[4] idempotent check decisions (hash: key -> "status remaining hash"), [last KEY audit]
 -- ARGV after the prelude's: HMAC of the code given, max wrong attempts, check id, verification id or '',
@@ -54,8 +54,8 @@ if c[1] and idem ~= '' then
   local prior = redis.call('HGET', KEYS[4], idem)
   if prior then
     local status, remaining, hash = string.match(prior, '^(%S+) (%d+) (%S+)$')
-    if hash ~= given then return decide('key_reused', 0) end
-    return reply({status, tonumber(remaining), 0, 1})
+    -- The same code again: the same decision, nothing written. Another code is a new check.
+    if hash == given then return reply({status, tonumber(remaining), 0, 1}) end
   end
 end
 if not c[1] or c[6] == '1' or (expect_id ~= '' and c[5] ~= expect_id) then return decide('not_found', 0) end
