@@ -39,6 +39,8 @@ const receiptRoutes: FastifyPluginAsync<ReceiptRoutesOptions> = async (fastify, 
   fastify.post<{ Params: { token: string } }>(
     '/v1/receipts/aliyun/:token',
     {
+      // Aliyun pushes batches of up to hundreds of reports, more than BODY_LIMIT_BYTES allows an API request.
+      bodyLimit: 1_048_576,
       config: {
         auth: 'open',
         openapi: {
