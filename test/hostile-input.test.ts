@@ -465,6 +465,7 @@ describe('Redis key layout under hostile input (TRUST_PROXY=true: X-Forwarded-Fo
       GLOBAL_SEND_LIMITS: '100000/1d',
       SEND_LIMITS: '3/1h',
       PHONE_SEND_LIMITS: '50/1d',
+      IP_CHECK_LIMITS: '1000/1h',
     });
     admin = new Redis(requireRedisUrl());
     // One send and one wrong guess, so every kind of key exists from the start.
@@ -493,7 +494,7 @@ describe('Redis key layout under hostile input (TRUST_PROXY=true: X-Forwarded-Fo
     });
   }
 
-  it('never creates a key outside <prefix>{+digits}:<channel>:code|sends, {+digits}:sends|failures, {ip:<ip>}:sends, {global}:sends, audit, secret', async () => {
+  it('never creates a key outside <prefix>{+digits}:<channel>:code|sends, {+digits}:sends|failures|notices, {ip:<ip>}:sends|checks, {global}:sends, audit, secret', async () => {
     const phone = fc.oneof(
       { weight: 4, arbitrary: fc.constantFrom(...POOL).chain((p) => fc.constantFrom(...phoneSpellings(p))) },
       { weight: 1, arbitrary: hostilePhone },
@@ -530,7 +531,7 @@ describe('Redis key layout under hostile input (TRUST_PROXY=true: X-Forwarded-Fo
       { ...runs(120), endOnFailure: true },
     );
     // The property looked at real keys of every kind, not at an empty database.
-    for (const kind of ['code', 'channel sends', 'phone sends', 'failures', 'ip sends', 'global sends', 'audit', 'secret']) {
+    for (const kind of ['code', 'channel sends', 'phone sends', 'failures', 'notices', 'ip sends', 'ip checks', 'global sends', 'audit', 'secret']) {
       expect(seen.get(kind) ?? 0, kind).toBeGreaterThan(0);
     }
   });

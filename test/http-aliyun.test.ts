@@ -113,8 +113,9 @@ describe.each(STORE_KINDS)('Aliyun SMS end to end on the %s store', (kind) => {
     ['HTTP 500', { kind: 'http', status: 500, code: 'isp.SYSTEM_ERROR' }, 502, 'SMS_SEND_FAILED'],
     ['throttling', { kind: 'http', status: 400, code: 'Throttling.User' }, 502, 'SMS_SEND_FAILED'],
     ['garbage', { kind: 'garbage' }, 502, 'SMS_SEND_FAILED'],
-    ['a reset connection', { kind: 'reset' }, 502, 'SMS_SEND_FAILED'],
   ];
+  // A reset connection once the request was written is an unknown outcome (issue 11 §6): the send
+  // counts and its code verifies; test/cost-limits.test.ts covers it with the double's reset and hang modes.
 
   it.each(failures)('maps %s to %i %s, releases the reservation and leaves no valid code', async (_name, behaviour, status, code) => {
     await start();
@@ -155,7 +156,9 @@ describe.each(STORE_KINDS)('Aliyun SMS end to end on the %s store', (kind) => {
     const res = await send();
     expect(Date.now() - started).toBeLessThan(300 + 700);
     expect(res.status).toBe(502);
-    expect((await send()).status).toBe(201);
+    // The SMS may have left (issue 11 §6): the send counts, so the retry waits for its window.
+    expect(res.body.code).toBe('SMS_SEND_UNCONFIRMED');
+    expect((await send()).status).toBe(429);
   });
 
   it('fails a send signed with a wrong secret, never revealing the secret', async () => {

@@ -80,7 +80,8 @@ describe('GET /metrics', () => {
     expect(value(text, 'sms_provider_request_duration_seconds_count', { provider: 'recording', result: 'failed' })).toBe(1);
     expect(value(text, 'sms_provider_errors_total', { provider: 'recording', code: 'isp.SYSTEM_ERROR' })).toBe(1);
 
-    expect(value(text, 'store_operation_duration_seconds_count', { operation: 'reserveSend' })).toBe(4);
+    // 4 code sends and the notice (inside the send budget since issue 11: reserved like a code send)
+    expect(value(text, 'store_operation_duration_seconds_count', { operation: 'reserveSend' })).toBe(5);
     expect(value(text, 'store_operation_duration_seconds_count', { operation: 'checkCode' })).toBe(2);
     expect(value(text, 'store_operation_duration_seconds_count', { operation: 'releaseSend' })).toBe(1);
     expect(value(text, 'store_errors_total', { operation: 'reserveSend' })).toBe(0);
@@ -106,6 +107,25 @@ describe('GET /metrics', () => {
     const text = await metrics();
     expect(value(text, 'sms_code_checks_total', { outcome: 'verify_limited' })).toBe(1);
     expect(value(text, 'sms_rate_limit_refusals_total', { limit: 'verify' })).toBe(1);
+  });
+
+  it('counts notice and per-IP check refusals, and unconfirmed sends, by their limit', async () => {
+    t = await buildTestApp('memory', { NOTICE_LIMITS: '1/1h', IP_CHECK_LIMITS: '1/1h', SEND_LIMITS: '1/60s' });
+    const notice = () => t.post('/v1/notifications', { phone: PHONE, channel: 'login', templateCode: 'SMS_1' });
+    expect((await notice()).status).toBe(201);
+    expect((await notice()).body.code).toBe('NOTICE_RATE_LIMITED');
+    const fromOneAddress = () =>
+      t.app.inject({ method: 'POST', url: '/v1/verifications/check', payload: { phone: PHONE, channel: 'login', code: '0000' }, remoteAddress: '203.0.113.7' });
+    expect((await fromOneAddress()).statusCode).toBe(404);
+    expect((await fromOneAddress()).json().code).toBe('CHECK_RATE_LIMITED');
+    t.sms.failNext('unconfirmed', 'Timeout');
+    expect((await send(OTHER)).body.code).toBe('SMS_SEND_UNCONFIRMED');
+    const text = await metrics();
+    expect(value(text, 'sms_notices_total', { outcome: 'rate_limited', reason: 'notice:1/1h' })).toBe(1);
+    expect(value(text, 'sms_rate_limit_refusals_total', { limit: 'notice:1/1h' })).toBe(1);
+    expect(value(text, 'sms_code_checks_total', { outcome: 'check_limited' })).toBe(1);
+    expect(value(text, 'sms_rate_limit_refusals_total', { limit: 'ip_check' })).toBe(1);
+    expect(value(text, 'sms_code_sends_total', { outcome: 'send_unconfirmed', reason: 'unconfirmed' })).toBe(1);
   });
 
   it('labels requests by route pattern, never by the raw URL', async () => {

@@ -103,7 +103,11 @@ describe('the OpenAPI document, for clients', () => {
       'GLOBAL_RATE_LIMITED',
       'PROVIDER_RATE_LIMITED',
     ]);
-    expect(jsonSchema('POST /v1/verifications/check', '429').properties.code.enum).toEqual(['OTP_TOO_MANY_ATTEMPTS', 'VERIFY_RATE_LIMITED']);
+    expect(jsonSchema('POST /v1/verifications/check', '429').properties.code.enum).toEqual([
+      'OTP_TOO_MANY_ATTEMPTS',
+      'VERIFY_RATE_LIMITED',
+      'CHECK_RATE_LIMITED',
+    ]);
     expect(jsonSchema('POST /v1/verifications', '400').properties.code.enum).toContain('FST_ERR_VALIDATION');
     expect(jsonSchema('GET /v1/audit', '415')).toBeUndefined();
   });
@@ -113,7 +117,12 @@ describe('the OpenAPI document, for clients', () => {
     expect(sendLimited?.headers).toHaveProperty('Retry-After');
     expect(Object.keys(jsonSchema('POST /v1/verifications', '429').properties)).toEqual(expect.arrayContaining(['retryAfter', 'limit']));
     expect(jsonSchema('POST /v1/verifications/check', '422').properties.attemptsRemaining).toMatchObject({ type: 'integer' });
-    expect(operation('POST /v1/notifications').responses['429']?.headers).toBeUndefined();
+    // Notices are inside the send limits (issue 11): their refusals carry Retry-After and the limit too.
+    expect(operation('POST /v1/notifications').responses['429']?.headers).toHaveProperty('Retry-After');
+    expect(Object.keys(jsonSchema('POST /v1/notifications', '429').properties)).toEqual(expect.arrayContaining(['retryAfter', 'limit']));
+    // An unconfirmed send counts: its 502 says how long to wait, like a refusal.
+    expect(operation('POST /v1/verifications').responses['502']?.headers).toHaveProperty('Retry-After');
+    expect(operation('GET /v1/audit').responses['429']).toBeUndefined();
   });
 
   it('has request examples that succeed as printed ("Try it out")', async () => {

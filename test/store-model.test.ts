@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { parseSendLimits } from '../src/config/send-limits.js';
 import type { AuditContext } from '../src/domain/audit/audit.js';
 import type { SendWindow } from '../src/domain/limits/send-window.js';
-import type { SendLimits, SendPlan, Subject, VerificationStore } from '../src/domain/store.js';
-import { planSend } from '../src/domain/verification/rules.js';
+import type { SendKind, SendLimits, SendPlan, Subject, VerificationStore } from '../src/domain/store.js';
+import { planNotice, planSend } from '../src/domain/verification/rules.js';
 import { MemoryStore } from '../src/stores/memory/memory-store.js';
 import { connectRedisStore } from '../src/stores/redis/redis-store.js';
 import { parseHostPorts } from '../src/config/redis-topology.js';
@@ -12,8 +12,9 @@ import { TEST_AUDIT, requireClusterNodes, requireRedisUrl, uniquePrefix } from '
 
 /**
  * Model-based proof that every store follows the same rules (src/domain/verification/rules.ts):
- * random sequences of reserves, commits (sent or unconfirmed), releases, checks (by phone and channel,
- * by verification id, with idempotency keys), cancels, status reads, delivery reports and clock steps
+ * random sequences of reserves (codes and notices), commits (sent or unconfirmed, with the limits an
+ * unconfirmed send then fills), releases, checks (per client IP too; by phone and channel, by
+ * verification id, with idempotency keys), cancels, status reads, delivery reports and clock steps
  * run on the memory store,
  * one Redis and the 3-primary Cluster, with every limit family on and counts small enough that
  * refusals happen. Every answer and every audit event (its fields) must be the same on all three.
@@ -39,11 +40,14 @@ const PHONE_LIMITS = windows('4/10m');
 const IP_LIMITS = windows('3/5m');
 const GLOBAL_LIMITS = windows('5/10m');
 const FAILURE_LIMITS = windows('3/10m');
+const NOTICE_LIMITS = windows('1/60s,2/5m');
+const IP_CHECK_LIMITS = windows('2/2m');
 const MAX_ATTEMPTS = 3;
 /** Steps of the logical clock, window edges included (a send leaves a window exactly `windowMs` later). */
 const STEPS = [500, 1_000, 30_000, 60_000, 61_000, 120_000, 180_000, 300_000, 600_000];
 
 interface Send {
+  readonly kind: SendKind;
   readonly subject: Subject;
   readonly ip: string | undefined;
   readonly sendId: string;
@@ -71,7 +75,14 @@ const limitsOf = (subject: Subject, ip: string | undefined): SendLimits => ({
   global: GLOBAL_LIMITS,
 });
 const planOf = (send: Send): SendPlan =>
-  planSend({
+  send.kind === 'notice'
+    ? planNotice({
+        subject: send.subject,
+        context: contextOf(send.subject, send.ip),
+        sendId: send.sendId,
+        limits: { notice: NOTICE_LIMITS, ip: limitsOf(send.subject, send.ip).ip, global: GLOBAL_LIMITS },
+      })
+    : planSend({
     subject: send.subject,
     context: contextOf(send.subject, send.ip),
     sendId: send.sendId,
@@ -104,6 +115,7 @@ class Reserve implements fc.AsyncCommand<Model, Real> {
     readonly phone: number,
     readonly channel: ChannelName,
     readonly ip: number,
+    readonly kind: SendKind = 'code',
   ) {}
   check = () => true;
   async run(model: Model, real: Real): Promise<void> {
@@ -113,16 +125,17 @@ class Reserve implements fc.AsyncCommand<Model, Real> {
     const sendId = `send-${model.counter}`;
     const hash = `H${model.counter}`;
     this.sent = sendId;
-    const send: Send = { subject, ip, sendId, hash, reserved: false, released: false };
+    const send: Send = { kind: this.kind, subject, ip, sendId, hash, reserved: false, released: false };
     const result = await onEveryStore(real, this.toString(), (store) => store.reserveSend(planOf(send)));
     model.sends.push({ ...send, reserved: result.ok });
   }
-  toString = () => `reserve(${PHONES[this.phone]}, ${this.channel}, ip ${IPS[this.ip] ?? 'none'})${this.sent ? ` = ${this.sent}` : ''}`;
+  toString = () => `reserve ${this.kind}(${PHONES[this.phone]}, ${this.channel}, ip ${IPS[this.ip] ?? 'none'})${this.sent ? ` = ${this.sent}` : ''}`;
 }
 
 /**
  * Ends a reserved send that is still in flight: `commit` (the provider accepted the SMS; a send already
- * committed may be committed again: a retry) or `release` (it did not go out).
+ * committed may be committed again: a retry), `unconfirmed` (committed as an unknown outcome, then its
+ * full limits read as the answer does) or `release` (it did not go out).
  */
 class Finish implements fc.AsyncCommand<Model, Real> {
   /** The send picked in the last run, for the printed sequence. */
@@ -136,9 +149,15 @@ class Finish implements fc.AsyncCommand<Model, Real> {
     const candidates = model.sends.filter((s) => s.reserved && !s.released);
     const send = candidates[this.pick % candidates.length] as Send;
     this.picked = send.sendId;
-    if (this.how === 'commit' || this.how === 'unconfirmed') {
-      const how = this.how === 'commit' ? 'sent' : 'unconfirmed';
-      await onEveryStore(real, this.toString(), (store) => store.commitSend(planOf(send), { provider: 'model' }, how));
+    if (this.how === 'commit') {
+      await onEveryStore(real, this.toString(), (store) => store.commitSend(planOf(send), { provider: 'model' }));
+      return;
+    }
+    if (this.how === 'unconfirmed') {
+      await onEveryStore(real, this.toString(), async (store) => [
+        await store.commitSend(planOf(send), { provider: 'model', reason: 'Timeout' }, 'unconfirmed'),
+        await store.peekSend(planOf(send)),
+      ]);
       return;
     }
     send.released = true;
@@ -160,6 +179,7 @@ class ReleaseUnreserved implements fc.AsyncCommand<Model, Real> {
   async run(model: Model, real: Real): Promise<void> {
     model.counter += 1;
     const send: Send = {
+      kind: 'code',
       subject: subjectOf(this.phone, this.channel),
       ip: IPS[this.ip],
       sendId: `send-${model.counter}`,
@@ -173,14 +193,16 @@ class ReleaseUnreserved implements fc.AsyncCommand<Model, Real> {
 }
 
 /**
- * A check with the code of one of the subject's sends (`pick`), or a wrong one; `byId`: by that send's
- * verification id instead of the current code; `key`: with one of two idempotency keys.
+ * A check from client `ip` (IP_CHECK_LIMITS) with the code of one of the subject's sends (`pick`), or a
+ * wrong one; `byId`: by that send's verification id instead of the current code; `key`: with one of
+ * two idempotency keys.
  */
 class Check implements fc.AsyncCommand<Model, Real> {
   constructor(
     readonly phone: number,
     readonly channel: ChannelName,
     readonly pick: number | 'wrong',
+    readonly ip = 0,
     readonly byId = false,
     readonly key: string | undefined = undefined,
   ) {}
@@ -188,25 +210,27 @@ class Check implements fc.AsyncCommand<Model, Real> {
   async run(model: Model, real: Real): Promise<void> {
     model.counter += 1;
     const subject = subjectOf(this.phone, this.channel);
-    const own = model.sends.filter((s) => s.subject.phone === subject.phone && s.subject.channel === subject.channel);
+    const own = model.sends.filter((s) => s.kind === 'code' && s.subject.phone === subject.phone && s.subject.channel === subject.channel);
     const picked = this.pick === 'wrong' || own.length === 0 ? undefined : (own[own.length - 1 - (this.pick % own.length)] as Send);
     const hash = picked?.hash ?? 'WRONG';
     const checkId = `check-${model.counter}`;
+    const ip = IPS[this.ip];
     await onEveryStore(real, this.toString(), (store) =>
       store.checkCode({
         subject,
-        context: contextOf(subject, '10.0.0.9'),
+        context: contextOf(subject, ip ?? '10.0.0.9'),
         codeHash: hash,
         maxAttempts: MAX_ATTEMPTS,
         checkId,
         failureLimits: FAILURE_LIMITS,
+        ipChecks: ip === undefined ? undefined : { address: ip, windows: IP_CHECK_LIMITS },
         verificationId: this.byId ? (picked?.sendId ?? own.at(-1)?.sendId ?? 'none') : undefined,
         idempotencyKey: this.key,
       }),
     );
   }
   toString = () =>
-    `check(${PHONES[this.phone]}, ${this.channel}, ${this.pick === 'wrong' ? 'wrong code' : `code of the ${this.pick}-th latest send`}` +
+    `check(${PHONES[this.phone]}, ${this.channel}, ${this.pick === 'wrong' ? 'wrong code' : `code of the ${this.pick}-th latest send`}, ip ${IPS[this.ip] ?? 'none'}` +
     `${this.byId ? ', by id' : ''}${this.key ? `, key ${this.key}` : ''})`;
 }
 
@@ -261,17 +285,18 @@ const ip = fc.nat(IPS.length - 1);
 const COMMANDS = [
   fc.tuple(phone, channel, ip).map(([p, c, i]) => new Reserve(p, c, i)),
   fc.tuple(phone, channel, ip).map(([p, c, i]) => new Reserve(p, c, i)),
+  fc.tuple(phone, channel, ip).map(([p, c, i]) => new Reserve(p, c, i, 'notice')),
   fc.nat(5).map((pick) => new Finish('commit', pick)),
   fc.nat(5).map((pick) => new Finish('commit', pick)),
+  fc.nat(5).map((pick) => new Finish('unconfirmed', pick)),
   fc.nat(5).map((pick) => new Finish('release', pick)),
   fc.tuple(phone, channel, ip).map(([p, c, i]) => new ReleaseUnreserved(p, c, i)),
-  fc.tuple(phone, channel, fc.oneof(fc.nat(2), fc.constant('wrong' as const))).map(([p, c, pick]) => new Check(p, c, pick)),
-  fc.tuple(phone, channel, fc.constant('wrong' as const)).map(([p, c, pick]) => new Check(p, c, pick)),
-  fc.tuple(phone, channel, fc.oneof(fc.nat(2), fc.constant('wrong' as const))).map(([p, c, pick]) => new Check(p, c, pick, true)),
+  fc.tuple(phone, channel, fc.oneof(fc.nat(2), fc.constant('wrong' as const)), ip).map(([p, c, pick, i]) => new Check(p, c, pick, i)),
+  fc.tuple(phone, channel, fc.constant('wrong' as const), ip).map(([p, c, pick, i]) => new Check(p, c, pick, i)),
+  fc.tuple(phone, channel, fc.oneof(fc.nat(2), fc.constant('wrong' as const)), ip).map(([p, c, pick, i]) => new Check(p, c, pick, i, true)),
   fc
     .tuple(phone, channel, fc.oneof(fc.nat(2), fc.constant('wrong' as const)), fc.constantFrom('k1', 'k2'))
-    .map(([p, c, pick, key]) => new Check(p, c, pick, false, key)),
-  fc.nat(5).map((pick) => new Finish('unconfirmed', pick)),
+    .map(([p, c, pick, key]) => new Check(p, c, pick, 2, false, key)),
   fc.tuple(fc.constantFrom<'get' | 'cancel'>('get', 'cancel'), fc.nat(5)).map(([how, pick]) => new OnVerification(how, pick)),
   fc.tuple(fc.constantFrom<'get' | 'cancel'>('get', 'cancel'), fc.nat(5)).map(([how, pick]) => new OnVerification(how, pick)),
   fc.tuple(fc.oneof(fc.nat(5), fc.constant('unknown' as const)), fc.boolean()).map(([pick, delivered]) => new Receipt(pick, delivered)),
@@ -302,7 +327,7 @@ async function openStores(clock: { now: number }): Promise<Real & { close(): Pro
 }
 
 describe('store model: memory, Redis and Cluster answer and audit alike', () => {
-  it('on random sequences of sends, commits, releases, checks and clock steps, every limit family on', async () => {
+  it('on random sequences of sends and notices, commits (sent or unconfirmed), releases, checks and clock steps, every limit family on', async () => {
     await fc.assert(
       fc.asyncProperty(fc.commands(COMMANDS, { maxCommands: 60, size: 'large' }), async (commands) => {
         // Real time, so the audit streams' retention trimming (by the logical clock) keeps every event.

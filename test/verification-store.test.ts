@@ -3,7 +3,7 @@ import { parseSendLimits } from '../src/config/send-limits.js';
 import { generateSendId, generateVerificationId } from '../src/domain/codes/code.js';
 import type { SendWindow } from '../src/domain/limits/send-window.js';
 import type { CheckCodeInput, Subject } from '../src/domain/store.js';
-import { planSend } from '../src/domain/verification/rules.js';
+import { planNotice, planSend } from '../src/domain/verification/rules.js';
 import { STORE_KINDS, createHarness, type StoreHarness } from './support/stores.js';
 
 function windows(text: string): SendWindow[] {
@@ -147,7 +147,9 @@ describe.each(STORE_KINDS)('verification records on the %s store', (kind) => {
     const send = reservation(s, 'H');
     await send.reserve();
     await send.commit();
-    await h.store.registerNotice('notice-out-id-1', s);
+    const notice = planNotice({ subject: s, context: s, sendId: 'notice-out-id-1', limits: { ip: undefined, global: [] } });
+    expect((await h.store.reserveSend(notice)).ok).toBe(true);
+    expect((await h.store.findOutId('notice-out-id-1'))?.kind).toBe('notice');
     expect((await h.store.getVerification(send.plan.sendId))?.status).toBe('pending');
     await h.advance(1_600);
     expect(await h.store.getVerification(send.plan.sendId)).toBeUndefined();

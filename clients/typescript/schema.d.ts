@@ -101,7 +101,7 @@ export interface paths {
         put?: never;
         /**
          * Check a verification code (seed contract)
-         * @description Body codes: 200 verified; 400 invalid input; 401 expired, already used, too many attempts or too many wrong codes for the phone; 405 wrong code; 406 no code was sent; 500 store unavailable.
+         * @description Body codes: 200 verified; 400 invalid input; 401 expired, already used, too many attempts or too many wrong codes for the phone; 405 wrong code; 406 no code was sent; 429 too many checks from this address (IP_CHECK_LIMITS); 500 store unavailable.
          *
          *     Always HTTP 200; the outcome is the body `code`.
          *
@@ -125,7 +125,7 @@ export interface paths {
         put?: never;
         /**
          * Send a notification SMS (seed contract)
-         * @description Body codes: 200 sent; 400 invalid input, blocked number or send failure; 500 store unavailable.
+         * @description Body codes: 200 sent; 400 invalid input (`参数错误: template_code` for a verification template or one outside NOTICE_TEMPLATES), blocked number or send failure; 401/402/403 the 1st/2nd/3rd NOTICE_LIMITS window refused; 429 per-IP or global limit; 500 store unavailable.
          *
          *     Always HTTP 200; the outcome is the body `code`.
          *
@@ -164,6 +164,7 @@ export interface paths {
          *     | 429 | `GLOBAL_RATE_LIMITED` | The service has used its SMS budget; retry after N seconds |
          *     | 429 | `PROVIDER_RATE_LIMITED` | The SMS provider is limiting sends to this phone; retry later |
          *     | 502 | `SMS_SEND_FAILED` | The SMS could not be sent |
+         *     | 502 | `SMS_SEND_UNCONFIRMED` | The SMS provider did not confirm the send; it may have been delivered and counts as sent: retry after N seconds |
          *     | 503 | `PROVIDER_UNAVAILABLE` | The SMS provider is failing; sends are paused for a moment, retry shortly |
          *     | 400 | `INVALID_IDEMPOTENCY_KEY` | Idempotency-Key must be 1 to 255 printable ASCII characters |
          *     | 409 | `IDEMPOTENCY_KEY_IN_USE` | A request with this Idempotency-Key is still being processed; retry shortly |
@@ -214,6 +215,7 @@ export interface paths {
          *     | 429 | `OTP_TOO_MANY_ATTEMPTS` | Too many wrong codes; request a new one |
          *     | 429 | `VERIFY_RATE_LIMITED` | Too many wrong codes for this phone; retry after N seconds |
          *     | 400 | `INVALID_IDEMPOTENCY_KEY` | Idempotency-Key must be 1 to 255 printable ASCII characters |
+         *     | 429 | `CHECK_RATE_LIMITED` | Too many checks from this address; retry after N seconds |
          *     | 401 | `UNAUTHORIZED` | Authentication required |
          *     | 403 | `FORBIDDEN` | Forbidden |
          *     | 503 | `STORE_UNAVAILABLE` | The service is temporarily unavailable; retry shortly |
@@ -249,9 +251,14 @@ export interface paths {
          *     | --- | --- | --- |
          *     | 400 | `INVALID_PHONE` | phone is not a valid mobile number |
          *     | 400 | `INVALID_INPUT` | N is invalid |
+         *     | 400 | `TEMPLATE_NOT_ALLOWED` | This template may not be sent as a notice |
          *     | 403 | `PHONE_BLOCKED` | SMS to this number is not allowed |
+         *     | 429 | `NOTICE_RATE_LIMITED` | Too many notices were sent to this phone; retry after N seconds |
+         *     | 429 | `IP_RATE_LIMITED` | Too many SMS were requested from this address; retry after N seconds |
+         *     | 429 | `GLOBAL_RATE_LIMITED` | The service has used its SMS budget; retry after N seconds |
          *     | 429 | `PROVIDER_RATE_LIMITED` | The SMS provider is limiting sends to this phone; retry later |
          *     | 502 | `SMS_SEND_FAILED` | The SMS could not be sent |
+         *     | 502 | `SMS_SEND_UNCONFIRMED` | The SMS provider did not confirm the send; it may have been delivered and counts as sent: retry after N seconds |
          *     | 503 | `PROVIDER_UNAVAILABLE` | The SMS provider is failing; sends are paused for a moment, retry shortly |
          *     | 400 | `INVALID_IDEMPOTENCY_KEY` | Idempotency-Key must be 1 to 255 printable ASCII characters |
          *     | 409 | `IDEMPOTENCY_KEY_IN_USE` | A request with this Idempotency-Key is still being processed; retry shortly |
@@ -906,9 +913,12 @@ export interface operations {
              * @description Bad Gateway. `code` says why:
              *
              *     - `SMS_SEND_FAILED`: The SMS could not be sent
+             *     - `SMS_SEND_UNCONFIRMED`: The SMS provider did not confirm the send; it may have been delivered and counts as sent: retry after N seconds
              */
             502: {
                 headers: {
+                    /** @description Seconds to wait; with `SMS_SEND_UNCONFIRMED` */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -916,11 +926,18 @@ export interface operations {
                         /** @enum {integer} */
                         statusCode: 502;
                         /** @enum {string} */
-                        code: "SMS_SEND_FAILED";
+                        code: "SMS_SEND_FAILED" | "SMS_SEND_UNCONFIRMED";
                         /** @enum {string} */
                         error: "Bad Gateway";
                         /** @description For people; match on `code` */
                         message: string;
+                        /** @description Seconds to wait before retrying (also in `Retry-After`); with `SMS_SEND_UNCONFIRMED` */
+                        retryAfter?: number;
+                        /**
+                         * @description The refusing limit, `<scope>:<window>`, e.g. `channel:1/60s`; with `SMS_SEND_UNCONFIRMED`
+                         * @example channel:1/60s
+                         */
+                        limit?: string;
                     } & {
                         [key: string]: unknown;
                     };
@@ -1245,10 +1262,11 @@ export interface operations {
              *
              *     - `OTP_TOO_MANY_ATTEMPTS`: Too many wrong codes; request a new one
              *     - `VERIFY_RATE_LIMITED`: Too many wrong codes for this phone; retry after N seconds
+             *     - `CHECK_RATE_LIMITED`: Too many checks from this address; retry after N seconds
              */
             429: {
                 headers: {
-                    /** @description Seconds to wait; with `VERIFY_RATE_LIMITED` */
+                    /** @description Seconds to wait; with `VERIFY_RATE_LIMITED`, `CHECK_RATE_LIMITED` */
                     "Retry-After"?: number;
                     [name: string]: unknown;
                 };
@@ -1257,12 +1275,12 @@ export interface operations {
                         /** @enum {integer} */
                         statusCode: 429;
                         /** @enum {string} */
-                        code: "OTP_TOO_MANY_ATTEMPTS" | "VERIFY_RATE_LIMITED";
+                        code: "OTP_TOO_MANY_ATTEMPTS" | "VERIFY_RATE_LIMITED" | "CHECK_RATE_LIMITED";
                         /** @enum {string} */
                         error: "Too Many Requests";
                         /** @description For people; match on `code` */
                         message: string;
-                        /** @description Seconds to wait before retrying (also in `Retry-After`); with `VERIFY_RATE_LIMITED` */
+                        /** @description Seconds to wait before retrying (also in `Retry-After`); with `VERIFY_RATE_LIMITED`, `CHECK_RATE_LIMITED` */
                         retryAfter?: number;
                     } & {
                         [key: string]: unknown;
@@ -1389,6 +1407,7 @@ export interface operations {
              *
              *     - `INVALID_PHONE`: phone is not a valid mobile number
              *     - `INVALID_INPUT`: N is invalid
+             *     - `TEMPLATE_NOT_ALLOWED`: This template may not be sent as a notice
              *     - `INVALID_IDEMPOTENCY_KEY`: Idempotency-Key must be 1 to 255 printable ASCII characters
              *     - `FST_ERR_VALIDATION`: the body or query does not match the schema (unknown fields are refused)
              *     - `FST_ERR_CTP_INVALID_JSON_BODY`: the body is not JSON
@@ -1402,7 +1421,7 @@ export interface operations {
                         /** @enum {integer} */
                         statusCode: 400;
                         /** @enum {string} */
-                        code: "INVALID_PHONE" | "INVALID_INPUT" | "INVALID_IDEMPOTENCY_KEY" | "FST_ERR_VALIDATION" | "FST_ERR_CTP_INVALID_JSON_BODY";
+                        code: "INVALID_PHONE" | "INVALID_INPUT" | "TEMPLATE_NOT_ALLOWED" | "INVALID_IDEMPOTENCY_KEY" | "FST_ERR_VALIDATION" | "FST_ERR_CTP_INVALID_JSON_BODY";
                         /** @enum {string} */
                         error: "Bad Request";
                         /** @description For people; match on `code` */
@@ -1560,10 +1579,15 @@ export interface operations {
             /**
              * @description Too Many Requests. `code` says why:
              *
+             *     - `NOTICE_RATE_LIMITED`: Too many notices were sent to this phone; retry after N seconds
+             *     - `IP_RATE_LIMITED`: Too many SMS were requested from this address; retry after N seconds
+             *     - `GLOBAL_RATE_LIMITED`: The service has used its SMS budget; retry after N seconds
              *     - `PROVIDER_RATE_LIMITED`: The SMS provider is limiting sends to this phone; retry later
              */
             429: {
                 headers: {
+                    /** @description Seconds to wait; with `NOTICE_RATE_LIMITED`, `IP_RATE_LIMITED`, `GLOBAL_RATE_LIMITED` */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1571,11 +1595,18 @@ export interface operations {
                         /** @enum {integer} */
                         statusCode: 429;
                         /** @enum {string} */
-                        code: "PROVIDER_RATE_LIMITED";
+                        code: "NOTICE_RATE_LIMITED" | "IP_RATE_LIMITED" | "GLOBAL_RATE_LIMITED" | "PROVIDER_RATE_LIMITED";
                         /** @enum {string} */
                         error: "Too Many Requests";
                         /** @description For people; match on `code` */
                         message: string;
+                        /** @description Seconds to wait before retrying (also in `Retry-After`); with `NOTICE_RATE_LIMITED`, `IP_RATE_LIMITED`, `GLOBAL_RATE_LIMITED` */
+                        retryAfter?: number;
+                        /**
+                         * @description The refusing limit, `<scope>:<window>`, e.g. `channel:1/60s`; with `NOTICE_RATE_LIMITED`, `IP_RATE_LIMITED`, `GLOBAL_RATE_LIMITED`
+                         * @example channel:1/60s
+                         */
+                        limit?: string;
                     } & {
                         [key: string]: unknown;
                     };
@@ -1609,9 +1640,12 @@ export interface operations {
              * @description Bad Gateway. `code` says why:
              *
              *     - `SMS_SEND_FAILED`: The SMS could not be sent
+             *     - `SMS_SEND_UNCONFIRMED`: The SMS provider did not confirm the send; it may have been delivered and counts as sent: retry after N seconds
              */
             502: {
                 headers: {
+                    /** @description Seconds to wait; with `SMS_SEND_UNCONFIRMED` */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1619,11 +1653,18 @@ export interface operations {
                         /** @enum {integer} */
                         statusCode: 502;
                         /** @enum {string} */
-                        code: "SMS_SEND_FAILED";
+                        code: "SMS_SEND_FAILED" | "SMS_SEND_UNCONFIRMED";
                         /** @enum {string} */
                         error: "Bad Gateway";
                         /** @description For people; match on `code` */
                         message: string;
+                        /** @description Seconds to wait before retrying (also in `Retry-After`); with `SMS_SEND_UNCONFIRMED` */
+                        retryAfter?: number;
+                        /**
+                         * @description The refusing limit, `<scope>:<window>`, e.g. `channel:1/60s`; with `SMS_SEND_UNCONFIRMED`
+                         * @example channel:1/60s
+                         */
+                        limit?: string;
                     } & {
                         [key: string]: unknown;
                     };

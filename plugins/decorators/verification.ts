@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { channelPolicies } from '../../src/config/channel-policies.js';
+import { channelPolicies, noticeTemplatePolicy } from '../../src/config/channel-policies.js';
 import { generateSecret } from '../../src/domain/codes/code.js';
 import type { Config } from '../../src/config/config.js';
 import { STORED_SECRET_WARNING } from '../../src/config/production.js';
@@ -30,7 +30,7 @@ export default fp<VerificationPluginOptions>(
       policies: channelPolicies(config),
       logger: fastify.log,
       secret,
-      guards: { limits: config.limits, phonePolicy: config.phonePolicy },
+      guards: { limits: config.limits, phonePolicy: config.phonePolicy, notices: noticeTemplatePolicy(config) },
       ...(config.testPhones ? { testPhones: config.testPhones.codes } : {}),
       observer: fastify.metrics,
     });

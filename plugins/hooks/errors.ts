@@ -24,7 +24,10 @@ export const Errors = {
   ),
   IP_RATE_LIMITED: createError('IP_RATE_LIMITED', 'Too many SMS were requested from this address; retry after %s seconds', 429),
   GLOBAL_RATE_LIMITED: createError('GLOBAL_RATE_LIMITED', 'The service has used its SMS budget; retry after %s seconds', 429),
+  NOTICE_RATE_LIMITED: createError('NOTICE_RATE_LIMITED', 'Too many notices were sent to this phone; retry after %s seconds', 429),
   VERIFY_RATE_LIMITED: createError('VERIFY_RATE_LIMITED', 'Too many wrong codes for this phone; retry after %s seconds', 429),
+  CHECK_RATE_LIMITED: createError('CHECK_RATE_LIMITED', 'Too many checks from this address; retry after %s seconds', 429),
+  TEMPLATE_NOT_ALLOWED: createError('TEMPLATE_NOT_ALLOWED', 'This template may not be sent as a notice', 400),
   PHONE_BLOCKED: createError('PHONE_BLOCKED', 'SMS to this number is not allowed', 403),
   UNAUTHORIZED: createError('UNAUTHORIZED', 'Authentication required', 401),
   FORBIDDEN: createError('FORBIDDEN', 'Forbidden', 403),
@@ -34,6 +37,11 @@ export const Errors = {
     429,
   ),
   SMS_SEND_FAILED: createError('SMS_SEND_FAILED', 'The SMS could not be sent', 502),
+  SMS_SEND_UNCONFIRMED: createError(
+    'SMS_SEND_UNCONFIRMED',
+    'The SMS provider did not confirm the send; it may have been delivered and counts as sent: retry after %s seconds',
+    502,
+  ),
   PROVIDER_UNAVAILABLE: createError(
     'PROVIDER_UNAVAILABLE',
     'The SMS provider is failing; sends are paused for a moment, retry shortly',

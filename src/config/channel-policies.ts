@@ -1,4 +1,5 @@
 import type { ChannelPolicies, ChannelPolicy } from '../domain/channels/channel-policy.js';
+import type { NoticeTemplatePolicy } from '../domain/verification/types.js';
 import type { Config } from './config.js';
 
 /** The template the `log` provider names when none is configured. */
@@ -19,4 +20,16 @@ export function channelPolicies(config: Config): ChannelPolicies {
     Object.entries(config.channels).map(([channel, override]) => [channel, { ...defaults, ...override }]),
   );
   return { forChannel: (channel) => overridden.get(channel) ?? defaults };
+}
+
+/**
+ * The templates notices may not use: the verification template (ALIYUN_SMS_TEMPLATE_CODE, or the log
+ * provider's) and every channel's from CHANNELS_FILE; and NOTICE_TEMPLATES, the only ones they may.
+ */
+export function noticeTemplatePolicy(config: Config): NoticeTemplatePolicy {
+  const verification = [config.aliyun.templateCode ?? LOG_TEMPLATE_CODE, ...Object.values(config.channels).map((c) => c.templateCode)];
+  return {
+    verificationTemplates: new Set(verification.filter((code): code is string => code !== undefined)),
+    allowed: config.noticeTemplates,
+  };
 }

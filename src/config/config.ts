@@ -17,6 +17,7 @@ import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 import type { AbuseLimits, SendWindow } from '../domain/limits/send-window.js';
 import { parseSendLimits } from './send-limits.js';
 import { parseTestPhones, testPhonesWarning, type TestPhones } from './test-phones.js';
+import { noticeTemplates } from './notice-templates.js';
 
 /**
  * Every setting the service reads, as it appears in the environment. Values are
@@ -69,6 +70,9 @@ export const EnvSchema = Type.Object({
   // No default in the schema: production requires it set; elsewhere unset means off.
   GLOBAL_SEND_LIMITS: Type.Optional(Type.String()),
   VERIFY_FAILURE_LIMITS: Type.String({ default: '20/1d' }),
+  NOTICE_LIMITS: Type.String({ default: '10/1h,50/1d' }),
+  NOTICE_TEMPLATES: Type.Optional(Type.String()),
+  IP_CHECK_LIMITS: Type.String({ default: 'off' }),
   BLOCKED_PREFIXES: Type.Optional(Type.String()),
   ALLOWED_COUNTRIES: Type.Optional(Type.String()),
   TRUST_PROXY: Type.String({ default: 'false' }),
@@ -107,6 +111,8 @@ export interface Config {
   /** Whether `/metrics` and `/docs` need a key too. */
   readonly protectOpsRoutes: boolean;
   readonly limits: AbuseLimits;
+  /** `NOTICE_TEMPLATES`: when set, the only templates a notice may use. */
+  readonly noticeTemplates: ReadonlySet<string> | undefined;
   readonly phonePolicy: PhonePolicy;
   readonly trustProxy: TrustProxy;
   readonly shutdownTimeoutMs: number;
@@ -233,7 +239,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       ip: step(() => optionalLimits('IP_SEND_LIMITS', env.IP_SEND_LIMITS), []),
       global: step(() => optionalLimits('GLOBAL_SEND_LIMITS', env.GLOBAL_SEND_LIMITS ?? 'off'), []),
       verifyFailures: step(() => optionalLimits('VERIFY_FAILURE_LIMITS', env.VERIFY_FAILURE_LIMITS), []),
+      notice: step(() => optionalLimits('NOTICE_LIMITS', env.NOTICE_LIMITS), []),
+      ipChecks: step(() => optionalLimits('IP_CHECK_LIMITS', env.IP_CHECK_LIMITS), []),
     },
+    noticeTemplates: step(() => noticeTemplates(env.NOTICE_TEMPLATES), undefined),
     phonePolicy: {
       blockedPrefixes: step(() => (env.BLOCKED_PREFIXES === undefined ? [] : orFail('BLOCKED_PREFIXES', parseBlockedPrefixes(env.BLOCKED_PREFIXES), 'a comma list of E.164 prefixes such as +8617,+882')), []),
       allowedCountries: step(() => allowedCountries(env.ALLOWED_COUNTRIES), undefined),

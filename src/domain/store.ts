@@ -10,8 +10,11 @@ export interface Subject {
 
 export type { AuditEventFields } from './audit/audit.js';
 
-/** Who a send limit counts per. */
-export type LimitScope = 'channel' | 'phone' | 'ip' | 'global';
+/** Who a send limit counts per. `notice`: notices per phone (NOTICE_LIMITS), apart from the code limits. */
+export type LimitScope = 'channel' | 'phone' | 'notice' | 'ip' | 'global';
+
+/** What a send carries: a verification code, or a notice (the caller's template; no code). */
+export type SendKind = 'code' | 'notice';
 
 /** Every limit a send must fit in, all or nothing. An empty list of windows is no limit. */
 export interface SendLimits {
@@ -19,6 +22,8 @@ export interface SendLimits {
   readonly channel: readonly SendWindow[];
   /** Per phone across channels. */
   readonly phone: readonly SendWindow[];
+  /** Notices per phone (NOTICE_LIMITS); a code send leaves it unset or empty. */
+  readonly notice?: readonly SendWindow[];
   /** Per client IP; undefined when there is no IP limit (or no IP). */
   readonly ip: { readonly address: string; readonly windows: readonly SendWindow[] } | undefined;
   /** The whole deployment. */
@@ -35,12 +40,14 @@ export interface LimitGroup {
  * reserve to its commit or release. A `SendReservation` carries it; nobody re-derives its parts.
  */
 export interface SendPlan {
+  /** A code send keeps a pending code and audits code.*; a notice keeps no code and audits notice.*. */
+  readonly kind: SendKind;
   readonly subject: Subject;
   /** Written into every event of this send. */
   readonly context: AuditContext;
   /** Unique per send; the reservation in the send logs (and the provider's outId). */
   readonly sendId: string;
-  /** HMAC of the new code (see `hashCode`). */
+  /** HMAC of the new code (see `hashCode`); empty for a notice. */
   readonly codeHash: string;
   readonly codeTtlMs: number;
   readonly limits: SendLimits;
@@ -70,8 +77,18 @@ export type ReserveSendResult =
       readonly retryAfterMs: number;
     };
 
+/** How a send whose SMS was handed to the provider ended: accepted, or an unknown outcome (it may have left). */
+export type SendOutcome = 'sent' | 'unconfirmed';
+
+/** The first limit a send (now counted) fills, and until when: what an unconfirmed send answers. */
+export interface FullLimit {
+  readonly scope: LimitScope;
+  readonly window: number;
+  readonly retryAfterMs: number;
+}
+
 /**
- * `promoted`: the code is current. `superseded`: a newer send's code is. `repeated`: an earlier try
+ * `promoted`: the code is current (for a notice: it is counted). `superseded`: a newer send's code is. `repeated`: an earlier try
  * of this commit had landed. `lost`: the pending code is gone (a Redis restart without persistence):
  * it will not verify, and code.sent is audited with reason `unconfirmed`.
  */
@@ -94,6 +111,8 @@ export interface CheckCodeInput {
   readonly checkId: string;
   /** Wrong guesses allowed per phone across all its codes; empty: no such limit. */
   readonly failureLimits: readonly SendWindow[];
+  /** Checks per client IP (IP_CHECK_LIMITS); undefined when off or there is no IP. */
+  readonly ipChecks?: { readonly address: string; readonly windows: readonly SendWindow[] } | undefined;
 }
 
 export type CheckStatus =
@@ -103,13 +122,14 @@ export type CheckStatus =
   | 'used'
   | 'too_many_attempts'
   | 'verify_limited'
+  | 'check_limited'
   | 'not_found';
 
 export interface CheckResult {
   readonly status: CheckStatus;
   /** Wrong guesses left on this code after this check. */
   readonly attemptsRemaining: number;
-  /** For `verify_limited`: until the phone's wrong-guess windows free a slot. */
+  /** For `verify_limited` / `check_limited`: until the phone's wrong-guess (or the IP's check) windows free a slot. */
   readonly retryAfterMs: number;
   /** The decision an earlier check with the same idempotency key took, given again (nothing written). */
   readonly replayed?: boolean;
@@ -210,24 +230,32 @@ export interface VerificationStore {
   readonly kind: 'memory' | 'redis';
   readonly audit: AuditReader;
   /**
-   * Checks every send window and, only if all allow it, records the send and
+   * Checks every send window and, only if all allow it, records the send and (a code send)
    * keeps `codeHash` as pending: the current code stays valid while the SMS is
-   * in flight. A refusal is audited as code.rate_limited.
+   * in flight. A refusal is audited as code.rate_limited (notice.rate_limited for a notice).
    */
   reserveSend(plan: SendPlan): Promise<ReserveSendResult>;
   /**
-   * The provider accepted the SMS: its code becomes current (unless a newer send's
-   * code already is). Audits code.sent (with `event`'s fields: provider, outId, requestId, …) once,
-   * however often it is retried.
+   * The provider accepted the SMS (`sent`) or its outcome is unknown (`unconfirmed`: it may have
+   * left): the send stays counted and its code becomes current (unless a newer send's code already
+   * is). Audits code.sent or code.send_unconfirmed (notice.* for a notice) with `event`'s fields
+   * (provider, outId, requestId, …) once, however often it is retried.
    */
-  commitSend(plan: SendPlan, event: AuditEventFields, how?: 'sent' | 'unconfirmed'): Promise<CommitResult>;
+  commitSend(plan: SendPlan, event: AuditEventFields, outcome?: SendOutcome): Promise<CommitResult>;
   /**
    * The SMS was not sent, or the reserve's answer was lost: the send stops counting and its code is
-   * dropped (nothing happens to a send never reserved). Audits code.send_failed with `event`'s fields.
+   * dropped (nothing happens to a send never reserved). Audits code.send_failed (notice.send_failed)
+   * with `event`'s fields.
    */
   releaseSend(plan: SendPlan, event: AuditEventFields): Promise<void>;
   /**
-   * Not found → expired → used → too many attempts → the phone's wrong-guess limit → compare
+   * Reads (writes nothing, audits nothing) the first of the plan's limits that is full now, in
+   * refusal order, with the wait until every full window frees a slot; undefined if none is full.
+   * What a send whose outcome is unknown answers, once it is counted.
+   */
+  peekSend(plan: SendPlan): Promise<FullLimit | undefined>;
+  /**
+   * The client IP's check limit → not found → expired → used → too many attempts → the phone's wrong-guess limit → compare
    * (counting a wrong guess on the code and the phone). Audits the outcome.
    */
   checkCode(input: CheckCodeInput): Promise<CheckResult>;
@@ -237,8 +265,6 @@ export interface VerificationStore {
   getVerification(id: string): Promise<VerificationView | undefined>;
   /** A pending verification becomes `canceled` and its code never verifies again; audits code.canceled. */
   cancelVerification(id: string, context: Omit<AuditContext, 'phone' | 'channel'>): Promise<CancelResult>;
-  /** Keeps where a notice's OutId leads, so its receipt finds it (before the notice is sent). */
-  registerNotice(outId: string, subject: Subject): Promise<void>;
   /**
    * A delivery report: updates the send's delivery and audits code.delivered / code.undelivered (or
    * notice.*) once per send; an undelivered report for a verification's current code frees its slot

@@ -73,7 +73,7 @@ export class Metrics implements VerificationObserver {
 
   private readonly rateLimitRefusals = new Counter({
     name: 'sms_rate_limit_refusals_total',
-    help: 'Requests refused by a limit: <scope>:<window> for sends, verify for wrong-guess limits',
+    help: 'Requests refused by a limit: <scope>:<window> for sends and notices (scope notice for NOTICE_LIMITS), verify for wrong-guess limits, ip_check for IP_CHECK_LIMITS',
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });
@@ -135,7 +135,7 @@ export class Metrics implements VerificationObserver {
 
   private readonly globalSendLimit = new Gauge({
     name: 'sms_global_send_limit',
-    help: 'GLOBAL_SEND_LIMITS: code sends allowed per window for the whole deployment, by limit (as in sms_rate_limit_refusals_total) and window',
+    help: 'GLOBAL_SEND_LIMITS: SMS (codes and notices) allowed per window for the whole deployment, by limit (as in sms_rate_limit_refusals_total) and window',
     labelNames: ['limit', 'window'] as const,
     registers: [this.registry],
     aggregator: 'first',
@@ -198,6 +198,7 @@ export class Metrics implements VerificationObserver {
     const outcome = result.kind === 'checked' ? result.status : result.kind;
     this.codeChecks.inc({ outcome });
     if (outcome === 'verify_limited') this.rateLimitRefusals.inc({ limit: 'verify' });
+    if (outcome === 'check_limited') this.rateLimitRefusals.inc({ limit: 'ip_check' });
   }
 
   noticeSent(result: SendNoticeResult): void {
@@ -245,6 +246,10 @@ export class Metrics implements VerificationObserver {
         return { outcome: 'blocked', reason: 'phone_policy' };
       case 'send_failed':
         return { outcome: 'send_failed', reason: result.failure };
+      case 'send_unconfirmed':
+        return { outcome: 'send_unconfirmed', reason: 'unconfirmed' };
+      case 'template_not_allowed':
+        return { outcome: 'invalid', reason: 'template_not_allowed' };
       case 'rate_limited': {
         const limit = limitLabel(`${result.scope}:${result.windows[result.window]?.label ?? result.window}`);
         this.rateLimitRefusals.inc({ limit });

@@ -46,6 +46,8 @@ export function limitKey(prefix: string, scope: LimitScope, subject: Subject, li
       return subjectKeys(prefix, subject).sends;
     case 'phone':
       return phoneSendsKey(prefix, subject.phone);
+    case 'notice':
+      return `${prefix}{${subject.phone}}:notices`;
     case 'ip':
       return `${prefix}{ip:${ipKeyPart(limits.ip?.address)}}:sends`;
     case 'global':
@@ -55,6 +57,11 @@ export function limitKey(prefix: string, scope: LimitScope, subject: Subject, li
 
 function ipKeyPart(address: string | undefined): string {
   return ipBucket(address) ?? 'unknown';
+}
+
+/** Checks from one client IP (IP_CHECK_LIMITS), in the same per-IP bucket as the IP's send log. */
+export function ipChecksKey(prefix: string, address: string): string {
+  return `${prefix}{ip:${ipKeyPart(address)}}:checks`;
 }
 
 /** Wrong guesses of a phone across all its codes. */

@@ -428,6 +428,7 @@ const LAYOUT: ReadonlyArray<readonly [string, RegExp]> = [
   ['channel sends', new RegExp(`^${PHONE_TAG}:${CHANNEL_PART}:sends$`)],
   ['phone sends', new RegExp(`^${PHONE_TAG}:sends$`)],
   ['failures', new RegExp(`^${PHONE_TAG}:failures$`)],
+  ['notices', new RegExp(`^${PHONE_TAG}:notices$`)],
   ['global sends', /^\{global\}:sends$/],
   // Issue 12: verification records and idempotent check decisions (phone slot), the OutId index (hex or base36 ids).
   ['verifications', new RegExp(`^${PHONE_TAG}:${CHANNEL_PART}:ver$`)],
@@ -438,16 +439,17 @@ const LAYOUT: ReadonlyArray<readonly [string, RegExp]> = [
 ];
 
 /**
- * Which documented key `key` is (`undefined`: none). `{ip:<bucket>}:sends` takes an IP address, an
- * IPv6 /64 network (`2001:db8:1:2::/64`), or the store's `unknown` for a client address that is not an IP.
+ * Which documented key `key` is (`undefined`: none). `{ip:<bucket>}:sends` (and `:checks`,
+ * IP_CHECK_LIMITS) takes an IP address, an IPv6 /64 network (`2001:db8:1:2::/64`), or the store's
+ * `unknown` for a client address that is not an IP.
  */
 export function layoutKind(key: string, prefix: string): string | undefined {
   if (!key.startsWith(prefix)) return undefined;
   const rest = key.slice(prefix.length);
   for (const [kind, pattern] of LAYOUT) if (pattern.test(rest)) return kind;
-  const ip = /^\{ip:(.*)\}:sends$/s.exec(rest)?.[1];
+  const [, ip, log] = /^\{ip:(.*)\}:(sends|checks)$/s.exec(rest) ?? [];
   const network = ip?.endsWith('/64') ? ip.slice(0, -3) : undefined;
-  if (ip !== undefined && (isIP(ip) !== 0 || (network !== undefined && isIP(network) === 6) || ip === 'unknown')) return 'ip sends';
+  if (ip !== undefined && (isIP(ip) !== 0 || (network !== undefined && isIP(network) === 6) || ip === 'unknown')) return `ip ${log}`;
   return undefined;
 }
 

@@ -17,6 +17,16 @@ describe('loadConfig', () => {
       storeTimeoutMs: 1000,
     });
     expect(config.sendLimits.map((w) => w.label)).toEqual(['1/60s', '5/1h', '10/1d']);
+    expect(config.limits.notice.map((w) => w.label)).toEqual(['10/1h', '50/1d']);
+    expect(config.limits.ipChecks).toEqual([]);
+    expect(config.noticeTemplates).toBeUndefined();
+  });
+
+  it('reads NOTICE_LIMITS, NOTICE_TEMPLATES and IP_CHECK_LIMITS', () => {
+    const config = loadConfig({ NOTICE_LIMITS: 'off', NOTICE_TEMPLATES: ' SMS_1, SMS_2 ', IP_CHECK_LIMITS: '100/1h' });
+    expect(config.limits.notice).toEqual([]);
+    expect(config.noticeTemplates).toEqual(new Set(['SMS_1', 'SMS_2']));
+    expect(config.limits.ipChecks).toEqual([{ count: 100, windowMs: 3_600_000, label: '100/1h' }]);
   });
 
   it('reads and converts values, treating empty ones as unset', () => {
@@ -37,6 +47,10 @@ describe('loadConfig', () => {
     ['EXPOSE_CODE', 'maybe'],
     ['REDIS_URL', 'http://localhost'],
     ['REDIS_PREFIX', 'a{b}'],
+    ['NOTICE_LIMITS', '10 an hour'],
+    ['NOTICE_TEMPLATES', 'SMS_1,bad code'],
+    ['NOTICE_TEMPLATES', ' , '],
+    ['IP_CHECK_LIMITS', 'lots'],
   ])('stops on %s=%j with a message naming the variable', (variable, value) => {
     expect(() => loadConfig({ [variable]: value })).toThrowError(ConfigError);
     expect(() => loadConfig({ [variable]: value })).toThrowError(new RegExp(`\\b${variable}\\b`));

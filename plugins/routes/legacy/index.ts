@@ -3,7 +3,7 @@ import type { Config } from '../../../src/config/config.js';
 import type { TemplateValue } from '../../../src/domain/sms-provider.js';
 import { legacyPhoneRefusalMessage, legacyRefusalMessage } from './messages.js';
 import { StoreUnavailableError } from '../../../src/domain/store-unavailable.js';
-import type { CheckCodeResult, SendCodeResult, SendNoticeResult } from '../../../src/domain/verification/verification-service.js';
+import type { CheckCodeResult, RateLimited, SendCodeResult, SendNoticeResult } from '../../../src/domain/verification/verification-service.js';
 import type { RouteAuth } from '../../hooks/auth.js';
 import { loggableError } from '../../hooks/errors.js';
 import { requestContext } from '../request-context.js';
@@ -77,7 +77,8 @@ const LEGACY_DOCS = {
     'legacyCheckVerification',
     'Check a verification code (seed contract)',
     'Body codes: 200 verified; 400 invalid input; 401 expired, already used, too many attempts or too many wrong ' +
-      'codes for the phone; 405 wrong code; 406 no code was sent; 500 store unavailable.',
+      'codes for the phone; 405 wrong code; 406 no code was sent; 429 too many checks from this address ' +
+      '(IP_CHECK_LIMITS); 500 store unavailable.',
     { phone: LegacyPhone, channel: LegacyChannel, code: { type: ['string', 'number'], description: 'The digits received' } },
     LEGACY_EXAMPLE,
   ),
@@ -85,7 +86,9 @@ const LEGACY_DOCS = {
     { scope: 'notify' },
     'legacySendNotification',
     'Send a notification SMS (seed contract)',
-    'Body codes: 200 sent; 400 invalid input, blocked number or send failure; 500 store unavailable.',
+    'Body codes: 200 sent; 400 invalid input (`参数错误: template_code` for a verification template or one outside ' +
+      'NOTICE_TEMPLATES), blocked number or send failure; 401/402/403 the 1st/2nd/3rd NOTICE_LIMITS window refused; ' +
+      '429 per-IP or global limit; 500 store unavailable.',
     {
       phone: LegacyPhone,
       channel: LegacyChannel,
@@ -195,14 +198,19 @@ function sendCodeAnswer(result: SendCodeResult, config: Config): LegacyBody {
     case 'blocked':
       return legacy(400, MESSAGES.blocked);
     case 'send_failed':
+    case 'send_unconfirmed':
       return legacy(400, MESSAGES.sendFailed);
   }
 }
 
-/** Per (channel, phone): the seed's 401/402/403 by window; the newer limits answer in the same style. */
-function rateLimitAnswer(result: Extract<SendCodeResult, { kind: 'rate_limited' }>): LegacyBody {
+/**
+ * Per (channel, phone): the seed's 401/402/403 by window; the newer limits answer in the same style.
+ * A notice refused by NOTICE_LIMITS answers like a code send refused by the channel's windows.
+ */
+function rateLimitAnswer(result: RateLimited): LegacyBody {
   switch (result.scope) {
     case 'channel':
+    case 'notice':
       return legacy(401 + Math.min(result.window, 2), legacyRefusalMessage(result.windows, result.window));
     case 'phone':
       return legacy(403, legacyPhoneRefusalMessage(result.windows, result.window));
@@ -228,6 +236,8 @@ function checkAnswer(result: CheckCodeResult): LegacyBody {
       return legacy(401, MESSAGES.tooManyAttempts);
     case 'verify_limited':
       return legacy(401, MESSAGES.verifyLimited);
+    case 'check_limited':
+      return legacy(429, MESSAGES.ipLimited);
     case 'mismatch':
       return legacy(405, MESSAGES.mismatch);
     case 'not_found':
@@ -236,10 +246,21 @@ function checkAnswer(result: CheckCodeResult): LegacyBody {
 }
 
 function noticeAnswer(result: SendNoticeResult): LegacyBody {
-  if (result.kind === 'invalid') return invalid(result.field === 'templateCode' ? 'template_code' : result.field);
-  if (result.kind === 'blocked') return legacy(400, MESSAGES.blocked);
-  if (result.kind === 'send_failed') return legacy(400, MESSAGES.sendFailed);
-  return legacy(200, MESSAGES.ok);
+  switch (result.kind) {
+    case 'invalid':
+      return invalid(result.field === 'templateCode' ? 'template_code' : result.field);
+    case 'template_not_allowed':
+      return invalid('template_code');
+    case 'blocked':
+      return legacy(400, MESSAGES.blocked);
+    case 'rate_limited':
+      return rateLimitAnswer(result);
+    case 'send_failed':
+    case 'send_unconfirmed':
+      return legacy(400, MESSAGES.sendFailed);
+    case 'sent':
+      return legacy(200, MESSAGES.ok);
+  }
 }
 
 /**

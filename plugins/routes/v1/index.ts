@@ -112,6 +112,7 @@ type SendRefusal = Exclude<SendCodeResult | SendNoticeResult, { kind: 'sent' }>;
 const RATE_LIMIT_ERRORS = {
   channel: Errors.RATE_LIMITED,
   phone: Errors.PHONE_RATE_LIMITED,
+  notice: Errors.NOTICE_RATE_LIMITED,
   ip: Errors.IP_RATE_LIMITED,
   global: Errors.GLOBAL_RATE_LIMITED,
 } as const;
@@ -122,6 +123,15 @@ function sendError(result: SendRefusal, reply: { header(name: string, value: str
       return invalidError(result);
     case 'blocked':
       return new Errors.PHONE_BLOCKED();
+    case 'template_not_allowed':
+      return new Errors.TEMPLATE_NOT_ALLOWED();
+    case 'send_unconfirmed':
+      // Counted as sent: wait, like a refusal, until the limits the send now fills free a slot.
+      reply.header('retry-after', String(result.retryAfterSeconds));
+      return withExtra(new Errors.SMS_SEND_UNCONFIRMED(result.retryAfterSeconds), {
+        retryAfter: result.retryAfterSeconds,
+        ...(result.full ? { limit: `${result.full.scope}:${result.full.windows[result.full.window]?.label}` } : {}),
+      });
     case 'rate_limited':
       reply.header('retry-after', String(result.retryAfterSeconds));
       return withExtra(new RATE_LIMIT_ERRORS[result.scope](result.retryAfterSeconds), {
@@ -143,6 +153,9 @@ function checkError(result: CheckCodeResult, reply: { header(name: string, value
     case 'verify_limited':
       reply.header('retry-after', String(result.retryAfterSeconds));
       return withExtra(new Errors.VERIFY_RATE_LIMITED(result.retryAfterSeconds), { retryAfter: result.retryAfterSeconds });
+    case 'check_limited':
+      reply.header('retry-after', String(result.retryAfterSeconds));
+      return withExtra(new Errors.CHECK_RATE_LIMITED(result.retryAfterSeconds), { retryAfter: result.retryAfterSeconds });
     case 'not_found':
       return new Errors.OTP_NOT_FOUND();
     case 'expired':

@@ -2,6 +2,7 @@
 export type AuditEventName =
   | 'code.sent'
   | 'code.send_failed'
+  | 'code.send_unconfirmed'
   | 'code.rate_limited'
   | 'code.approved'
   | 'code.rejected'
@@ -10,6 +11,8 @@ export type AuditEventName =
   | 'code.undelivered'
   | 'notice.sent'
   | 'notice.send_failed'
+  | 'notice.send_unconfirmed'
+  | 'notice.rate_limited'
   | 'notice.delivered'
   | 'notice.undelivered';
 

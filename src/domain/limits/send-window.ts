@@ -19,4 +19,8 @@ export interface AbuseLimits {
   readonly global: readonly SendWindow[];
   /** Wrong guesses per phone, across all its codes. */
   readonly verifyFailures: readonly SendWindow[];
+  /** Notices per phone (NOTICE_LIMITS), apart from the code limits. */
+  readonly notice: readonly SendWindow[];
+  /** Checks per client IP (IP_CHECK_LIMITS), whatever their outcome. */
+  readonly ipChecks: readonly SendWindow[];
 }

@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import type { CommitResult } from '../store.js';
+import type { CommitResult, SendOutcome } from '../store.js';
 import type { SendReservation } from './reservation.js';
 import type { AuditEventFields } from '../audit/audit.js';
 
@@ -17,12 +17,13 @@ export class CommitRetry {
 
   constructor(private readonly logger: Logger) {}
 
-  async commit(reservation: SendReservation, event: AuditEventFields, expiresAt: number): Promise<void> {
+  /** Each try is a new store call, so each gets a fresh request deadline. */
+  async commit(reservation: SendReservation, event: AuditEventFields, expiresAt: number, outcome: SendOutcome = 'sent'): Promise<void> {
     try {
-      this.report(await reservation.commit(event), reservation);
+      this.report(await reservation.commit(event, outcome), reservation);
     } catch (error) {
       logStoreError(this.logger, 'code sent but not yet committed; retrying', reservation, error);
-      this.retry(reservation, event, expiresAt);
+      this.retry(reservation, event, expiresAt, outcome);
     }
   }
 
@@ -34,7 +35,7 @@ export class CommitRetry {
     }
   }
 
-  private retry(reservation: SendReservation, event: AuditEventFields, expiresAt: number): void {
+  private retry(reservation: SendReservation, event: AuditEventFields, expiresAt: number, outcome: SendOutcome): void {
     this.retrying.add(reservation.sendId);
     const timer = setTimeout(() => {
       if (this.closed || Date.now() >= expiresAt) {
@@ -42,12 +43,12 @@ export class CommitRetry {
         logStoreError(this.logger, 'code sent but never committed: it will not verify', reservation, undefined);
         return;
       }
-      reservation.commit(event).then(
+      reservation.commit(event, outcome).then(
         (result) => {
           this.retrying.delete(reservation.sendId);
           this.report(result, reservation);
         },
-        () => this.retry(reservation, event, expiresAt),
+        () => this.retry(reservation, event, expiresAt, outcome),
       );
     }, COMMIT_RETRY_MS);
     timer.unref();

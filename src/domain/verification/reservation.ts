@@ -1,5 +1,5 @@
 import type { AuditEventFields } from '../audit/audit.js';
-import type { CommitResult, ReserveSendResult, SendPlan, VerificationStore } from '../store.js';
+import type { CommitResult, FullLimit, ReserveSendResult, SendOutcome, SendPlan, VerificationStore } from '../store.js';
 
 /**
  * One send as a value: reserve it, then commit it (the provider accepted the SMS) or release it (it
@@ -20,8 +20,14 @@ export class SendReservation {
     return this.store.reserveSend(this.plan);
   }
 
-  commit(event: AuditEventFields): Promise<CommitResult> {
-    return this.store.commitSend(this.plan, event);
+  /** `unconfirmed`: the provider's answer never came; the send counts all the same and its code becomes current. */
+  commit(event: AuditEventFields, outcome: SendOutcome = 'sent'): Promise<CommitResult> {
+    return this.store.commitSend(this.plan, event, outcome);
+  }
+
+  /** The first of this send's limits that is full now (read only). */
+  fullLimit(): Promise<FullLimit | undefined> {
+    return this.store.peekSend(this.plan);
   }
 
   release(event: AuditEventFields): Promise<void> {

@@ -1,13 +1,16 @@
-import { longestWindowMs, type WindowsVerdict } from '../limits/windows.js';
+import { longestWindowMs, ROOM, type WindowsVerdict } from '../limits/windows.js';
 import type { SendWindow } from '../limits/send-window.js';
-import type { AuditEvent } from '../audit/audit.js';
+import type { AuditEvent, AuditEventName } from '../audit/audit.js';
 import type {
   CheckStatus,
   CommitResult,
+  FullLimit,
   LimitGroup,
   LimitScope,
   ReceiptOutcome,
+  SendKind,
   SendLimits,
+  SendOutcome,
   SendPlan,
   VerificationRecord,
   VerificationStatus,
@@ -19,11 +22,12 @@ import type {
  * test/store-model.test.ts runs random sequences on every store to prove they answer alike.
  */
 
-/** The limits that apply, in the order refusals are reported: channel, phone, ip, global (empty ones left out). */
+/** The limits that apply, in the order refusals are reported: channel, phone, notice, ip, global (empty ones left out). */
 export function limitGroups(limits: SendLimits): LimitGroup[] {
   const groups: LimitGroup[] = [
     { scope: 'channel', windows: limits.channel },
     { scope: 'phone', windows: limits.phone },
+    { scope: 'notice', windows: limits.notice ?? [] },
     { scope: 'ip', windows: limits.ip?.windows ?? [] },
     { scope: 'global', windows: limits.global },
   ];
@@ -35,14 +39,36 @@ export function recordKeepMs(codeTtlMs: number, channelWindows: readonly SendWin
   return Math.max(codeTtlMs, longestWindowMs(channelWindows));
 }
 
-/** Plans a send once: its limit groups and record keep time are derived here and nowhere else. */
-export function planSend(input: Omit<SendPlan, 'groups' | 'keepMs' | 'maxAttempts'> & { readonly maxAttempts?: number }): SendPlan {
+/** Plans a code send once: its limit groups and record keep time are derived here and nowhere else. */
+export function planSend(input: Omit<SendPlan, 'groups' | 'keepMs' | 'kind' | 'maxAttempts'> & { readonly maxAttempts?: number }): SendPlan {
   return {
     ...input,
+    kind: 'code',
     maxAttempts: input.maxAttempts ?? Number.MAX_SAFE_INTEGER,
     groups: limitGroups(input.limits),
     keepMs: recordKeepMs(input.codeTtlMs, input.limits.channel),
   };
+}
+
+/**
+ * Plans a notice: the same reservation as a code send (every limit group all or nothing, released
+ * when the provider refuses, counted when it accepts), with no code to keep. Its limits are the
+ * notice windows per phone, the per-IP and the global ones; never the code limits (channel, phone).
+ */
+export function planNotice(input: Pick<SendPlan, 'subject' | 'context' | 'sendId'> & { readonly limits: Omit<SendLimits, 'channel' | 'phone'> }): SendPlan {
+  const limits: SendLimits = { ...input.limits, channel: [], phone: [] };
+  return { ...input, kind: 'notice', codeHash: '', codeTtlMs: 0, keepMs: 0, maxAttempts: 0, limits, groups: limitGroups(limits) };
+}
+
+/** The audit event of a send's step: `code.sent`, `notice.rate_limited`, … */
+export function sendEventName(kind: SendKind, step: SendOutcome | 'send_failed' | 'rate_limited'): AuditEventName {
+  return `${kind}.${step === 'unconfirmed' ? 'send_unconfirmed' : step}`;
+}
+
+/** The first full limit, from each group's verdict (judgeSend without a reservation). */
+export function fullLimit(groups: readonly LimitGroup[], verdicts: readonly WindowsVerdict[]): FullLimit | undefined {
+  const verdict = judgeSend(groups, verdicts);
+  return verdict.ok ? undefined : { scope: verdict.scope, window: verdict.window, retryAfterMs: verdict.retryAfterMs };
 }
 
 export type SendVerdict =
@@ -128,11 +154,13 @@ export interface CheckDecision {
 }
 
 /**
- * A repeat of an idempotent check (same key and code) gets the same decision again (another code
- * under that key is a new check). Then: not found (no code, a canceled one, or not the verification asked for) →
- * expired → used → too many attempts → the phone's wrong-guess limit (`failures`, the verdict of its
- * windows) → compare. With an idempotency key, a decision that writes (`use`, `wrong`) is recorded
- * with the code (`PriorDecision`), in the same step.
+ * The client IP's check limit (`ipChecks`, the verdict of its windows: a refused check is not
+ * counted; every other one is, whatever its outcome) → a repeat of an idempotent check (same key and
+ * code) gets the same decision again (another code under that key is a new check) → not found (no
+ * code, a canceled one, or not the verification asked for) → expired → used → too many attempts →
+ * the phone's wrong-guess limit (`failures`, the verdict of its windows) → compare. With an
+ * idempotency key, a decision that writes (`use`, `wrong`) is recorded with the code
+ * (`PriorDecision`), in the same step.
  */
 export function judgeCheck(
   code: CodeView | undefined,
@@ -140,6 +168,7 @@ export function judgeCheck(
   now: number,
   maxAttempts: number,
   failures: WindowsVerdict,
+  ipChecks: WindowsVerdict = ROOM,
   options: CheckOptions = {},
 ): CheckDecision {
   const answer = (status: CheckStatus, extra: Partial<CheckDecision> = {}): CheckDecision => ({
@@ -151,6 +180,7 @@ export function judgeCheck(
     replayed: false,
     ...extra,
   });
+  if (ipChecks.refused !== undefined) return answer('check_limited', { retryAfterMs: ipChecks.retryAfterMs });
   const prior = options.prior;
   if (prior && prior.hash === givenHash) return answer(prior.status, { attemptsRemaining: prior.attemptsRemaining, replayed: true });
   if (!code || code.canceled) return answer('not_found');

@@ -1,15 +1,22 @@
-import { namedEvent } from '../audit/audit.js';
 import { generateSendId } from '../codes/code.js';
 import { isPhoneAllowed } from '../phones/phone-policy.js';
-import type { Subject } from '../store.js';
+import type { CommitRetry } from './commit-retry.js';
 import { auditContext, type VerificationKit } from './kit.js';
-import { deliverTestSms } from './receipts.js';
+import { SendReservation } from './reservation.js';
+import { planNotice } from './rules.js';
+import { ipLimit } from './send-code.js';
+import { reserveAndSend } from './send-flow.js';
 import type { SendNoticeRequest, SendNoticeResult } from './types.js';
 
 const TEMPLATE_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
 
-/** A notification SMS: the caller's template and parameters, unchanged; no codes, no send limits. */
-export async function sendNotice(kit: VerificationKit, request: SendNoticeRequest): Promise<SendNoticeResult> {
+/**
+ * A notification SMS: the caller's template and parameters, unchanged; no code. Inside the budget:
+ * it counts in NOTICE_LIMITS (per phone), IP_SEND_LIMITS and GLOBAL_SEND_LIMITS, reserved like a code
+ * send (send-flow.ts). A verification template is never a notice (no OTP-looking text), and with
+ * NOTICE_TEMPLATES set only those templates are.
+ */
+export async function sendNotice(kit: VerificationKit, commits: CommitRetry, request: SendNoticeRequest): Promise<SendNoticeResult> {
   const subject = kit.subject(request);
   if ('kind' in subject) return subject;
   const { phone, channel } = subject;
@@ -21,35 +28,28 @@ export async function sendNotice(kit: VerificationKit, request: SendNoticeReques
   if (typeof request.templateCode !== 'string' || !TEMPLATE_CODE.test(request.templateCode)) {
     return { kind: 'invalid', field: 'templateCode' };
   }
+  const templates = kit.deps.guards.notices;
+  if (templates && (templates.verificationTemplates.has(request.templateCode) || (templates.allowed && !templates.allowed.has(request.templateCode)))) {
+    return { kind: 'template_not_allowed' };
+  }
   const policy = kit.deps.policies.forChannel(channel);
-  const outId = generateSendId();
-  await registerNotice(kit, request, outId, { channel, phone: phone.e164 });
-  const outcome = await kit.sendSms({
-    phone,
-    signName: policy.signName,
-    templateCode: request.templateCode,
-    templateParam: request.templateParam,
-    outId,
-  });
-  const event = kit.providerFields(request.templateCode, outId, outcome, phone);
-  if (!outcome.ok) {
-    kit.logFailure(kit.log(request), 'notice', phone, channel, outcome);
-    await kit.appendEvent(kit.log(request), context, namedEvent('notice.send_failed', event));
-    return { kind: 'send_failed', failure: outcome.failure };
-  }
-  await kit.appendEvent(kit.log(request), context, namedEvent('notice.sent', event));
-  if (kit.testCode(phone) !== undefined) await deliverTestSms(kit, outId);
-  return { kind: 'sent', phone, channel, bizId: outcome.bizId };
-}
-
-/**
- * Where the notice's OutId leads, for its delivery report. The SMS does not depend on it: if the store
- * cannot take it this instant, the report will be acknowledged as unknown (and the log says why).
- */
-async function registerNotice(kit: VerificationKit, request: SendNoticeRequest, outId: string, subject: Subject): Promise<void> {
-  try {
-    await kit.deps.store.registerNotice(outId, subject);
-  } catch (error) {
-    kit.log(request).warn({ audit: { outId, channel: subject.channel }, error: (error as Error).name }, 'notice OutId not kept: its delivery report will not be matched');
-  }
+  const { notice, global } = kit.deps.guards.limits;
+  const reservation = new SendReservation(
+    kit.deps.store,
+    planNotice({
+      subject: { channel, phone: phone.e164 },
+      context,
+      sendId: generateSendId(),
+      limits: { notice, ip: ipLimit(kit, request.context), global },
+    }),
+  );
+  const result = await reserveAndSend(
+    kit,
+    commits,
+    reservation,
+    { phone, signName: policy.signName, templateCode: request.templateCode, templateParam: request.templateParam, outId: reservation.sendId },
+    { logger: kit.log(request), what: 'notice', phone },
+  );
+  if (result.kind !== 'sent') return result;
+  return { kind: 'sent', phone, channel, bizId: result.bizId };
 }

@@ -42,7 +42,8 @@ export type SendCodeResult =
       readonly retryAfterSeconds: number;
     }
   | Blocked
-  | { readonly kind: 'send_failed'; readonly failure: SmsFailure };
+  | { readonly kind: 'send_failed'; readonly failure: SmsFailure }
+  | Unconfirmed;
 
 /** The number is refused by policy (BLOCKED_PREFIXES, ALLOWED_COUNTRIES) before any send. */
 export type Blocked = { readonly kind: 'blocked' };
@@ -77,8 +78,26 @@ export interface ReceiptReport {
 export type SendNoticeResult =
   | Invalid
   | Blocked
+  | { readonly kind: 'template_not_allowed' }
   | { readonly kind: 'sent'; readonly phone: Phone; readonly channel: string; readonly bizId: string | undefined }
-  | { readonly kind: 'send_failed'; readonly failure: SmsFailure };
+  | RateLimited
+  | { readonly kind: 'send_failed'; readonly failure: SmsFailure }
+  | Unconfirmed;
+
+/** A send refused by a limit. */
+export type RateLimited = Extract<SendCodeResult, { kind: 'rate_limited' }>;
+
+/**
+ * The provider's answer never came (it may have sent the SMS): the send is counted (a code becomes
+ * current), and the caller waits until the first full limit frees a slot.
+ */
+export type Unconfirmed = {
+  readonly kind: 'send_unconfirmed';
+  /** The first limit the counted send fills, if any is full (its scope, windows and window index)… */
+  readonly full: { readonly scope: LimitScope; readonly windows: readonly SendWindow[]; readonly window: number } | undefined;
+  /** …and whole seconds until every full window frees a slot (at least 1). */
+  readonly retryAfterSeconds: number;
+};
 
 /** Sees every result (metrics); must not throw. */
 export interface VerificationObserver {
@@ -129,6 +148,14 @@ export interface SendNoticeRequest extends SendCodeRequest {
   readonly templateParam: Readonly<Record<string, TemplateValue>>;
 }
 
+/** Which templates a notice may use. */
+export interface NoticeTemplatePolicy {
+  /** The verification templates (every channel's): never sent as notices, so no notice looks like a code. */
+  readonly verificationTemplates: ReadonlySet<string>;
+  /** NOTICE_TEMPLATES: when set, the only templates a notice may use. */
+  readonly allowed: ReadonlySet<string> | undefined;
+}
+
 export interface VerificationServiceDeps {
   readonly store: VerificationStore;
   readonly sms: SmsProvider;
@@ -136,8 +163,8 @@ export interface VerificationServiceDeps {
   readonly logger: Logger;
   /** The HMAC key for codes, shared by every instance on the same store. */
   readonly secret: string;
-  /** Limits beyond the channel's own, and which numbers may receive SMS at all. */
-  readonly guards: { readonly limits: AbuseLimits; readonly phonePolicy: PhonePolicy };
+  /** Limits beyond the channel's own, which numbers may receive SMS at all, and which templates may be notices. */
+  readonly guards: { readonly limits: AbuseLimits; readonly phonePolicy: PhonePolicy; readonly notices?: NoticeTemplatePolicy };
   /** `TEST_PHONES`: E.164 → the fixed code. Sends to them never reach the provider. */
   readonly testPhones?: ReadonlyMap<string, string>;
   readonly observer?: VerificationObserver;

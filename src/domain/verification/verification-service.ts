@@ -64,9 +64,9 @@ export class VerificationService {
     return result;
   }
 
-  /** A notification SMS: the caller's template and parameters, unchanged; no codes, no send limits. */
+  /** A notification SMS: the caller's template and parameters, unchanged; no code, inside the send budget. */
   async sendNotice(request: SendNoticeRequest): Promise<SendNoticeResult> {
-    const result = await sendNotice(this.kit, request);
+    const result = await sendNotice(this.kit, this.commits, request);
     this.deps.observer?.noticeSent(result);
     return result;
   }

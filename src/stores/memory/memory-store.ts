@@ -1,22 +1,24 @@
 import { contextFields, flatten, namedEvent, type AuditContext, type AuditEvent, type AuditEventFields } from '../../domain/audit/audit.js';
 import { MemoryAuditLog } from './memory-audit-log.js';
 import type { SendWindow } from '../../domain/limits/send-window.js';
-import { judgeWindows, liveEntries, longestWindowMs } from '../../domain/limits/windows.js';
+import { judgeWindows, liveEntries, longestWindowMs, ROOM } from '../../domain/limits/windows.js';
 import {
   canCancel,
   checkEvent,
   commitOutcome,
   freesSlot,
+  fullLimit,
   isSuperseded,
   judgeCheck,
   judgeSend,
   receiptEvent,
   receiptOutcome,
   resendAt,
+  sendEventName,
   verificationStatus,
   type PriorDecision,
 } from '../../domain/verification/rules.js';
-import { failuresKey, limitKey, phoneSendsKey, subjectKeys } from '../keys.js';
+import { failuresKey, ipChecksKey, limitKey, phoneSendsKey, subjectKeys } from '../keys.js';
 import { MemoryVerifications, type MutableRecord } from './memory-verifications.js';
 import type {
   CancelResult,
@@ -26,7 +28,9 @@ import type {
   DeliveryReceipt,
   OutIdTarget,
   ReceiptResult,
+  FullLimit,
   ReserveSendResult,
+  SendOutcome,
   SendPlan,
   Subject,
   VerificationStore,
@@ -77,7 +81,8 @@ const DEFAULT_AUDIT = { retentionMs: 30 * 86_400_000, maxLen: 10_000 };
 /**
  * The same semantics as the Redis scripts, for one process: every method does its
  * whole decision synchronously, so no two requests interleave inside one. Records
- * are keyed like the Redis keys (without a prefix).
+ * are keyed like the Redis keys (without a prefix). It needs no request deadline (the Redis
+ * scripts refuse to act past theirs): nothing queues a decision here, so none can run late.
  */
 export class MemoryStore implements VerificationStore {
   readonly kind = 'memory' as const;
@@ -110,7 +115,7 @@ export class MemoryStore implements VerificationStore {
       logs.map((entries, i) => judgeWindows(times(entries), (groups[i] as (typeof groups)[number]).windows, now)),
     );
     if (!verdict.ok) {
-      this.record(now, input.context, { event: 'code.rate_limited', reason: verdict.reason });
+      this.record(now, input.context, { event: sendEventName(input.kind, 'rate_limited'), reason: verdict.reason });
       return { ok: false, scope: verdict.scope, window: verdict.window, retryAfterMs: verdict.retryAfterMs };
     }
 
@@ -119,6 +124,10 @@ export class MemoryStore implements VerificationStore {
       this.logs.set(keys[i] as string, { entries, keepUntil: now + longestWindowMs(group.windows) });
       return judgeWindows(times(entries), group.windows, now);
     });
+    if (input.kind === 'notice') {
+      this.verifications.index(input.sendId, { kind: 'notice', subject: input.subject }, now);
+      return { ok: true, sentAt: now, expiresAt: now, resendAt: now };
+    }
     const codeKey = subjectKeys('', input.subject).code;
     const keepUntil = now + input.keepMs;
     const record = this.liveCode(codeKey, now) ?? { current: undefined, pending: new Map(), keepUntil };
@@ -139,8 +148,13 @@ export class MemoryStore implements VerificationStore {
     return { ok: true, sentAt: now, expiresAt, resendAt: resendAt(now, groups, counted) };
   }
 
-  async commitSend(input: SendPlan, event: AuditEventFields, how: 'sent' | 'unconfirmed' = 'sent'): Promise<CommitResult> {
+  async commitSend(input: SendPlan, event: AuditEventFields, outcome: SendOutcome = 'sent'): Promise<CommitResult> {
     const now = this.now();
+    const name = sendEventName(input.kind, outcome);
+    if (input.kind === 'notice') {
+      this.record(now, input.context, namedEvent(name, event));
+      return 'promoted';
+    }
     const record = this.liveCode(subjectKeys('', input.subject).code, now);
     const pending = record?.pending.get(input.sendId);
     const verification = this.verifications.get(input.sendId, now);
@@ -156,14 +170,22 @@ export class MemoryStore implements VerificationStore {
       const keepUntil = pending.sentAt + input.keepMs;
       record.keepUntil = Math.max(record.keepUntil, keepUntil);
     }
-    this.verifications.settle(input.sendId, now, how);
+    this.verifications.settle(input.sendId, now, outcome);
     const unconfirmed = result === 'lost' ? { reason: 'unconfirmed' } : {};
-    this.record(now, input.context, namedEvent('code.sent', { ...event, ...unconfirmed }));
+    this.record(now, input.context, namedEvent(name, { ...event, ...unconfirmed }));
     if (verification?.receiptPending) {
       verification.receiptPending = false;
       this.applyReceipt(verification, verification.delivery.errorCode ?? '', now, input.context);
     }
     return result;
+  }
+
+  async peekSend(input: SendPlan): Promise<FullLimit | undefined> {
+    const now = this.now();
+    const verdicts = input.groups.map((group) =>
+      judgeWindows(times(this.liveLog(limitKey('', group.scope, input.subject, input.limits), group.windows, now)), group.windows, now),
+    );
+    return fullLimit(input.groups, verdicts);
   }
 
   async releaseSend(input: SendPlan, event: AuditEventFields): Promise<void> {
@@ -172,12 +194,14 @@ export class MemoryStore implements VerificationStore {
       const log = this.logs.get(limitKey('', group.scope, input.subject, input.limits));
       if (log) log.entries = log.entries.filter((e) => e.id !== input.sendId);
     }
-    const codeKey = subjectKeys('', input.subject).code;
-    const record = this.liveCode(codeKey, now);
-    record?.pending.delete(input.sendId);
-    if (record && !record.current && record.pending.size === 0) this.codes.delete(codeKey);
-    this.verifications.settle(input.sendId, now, 'failed');
-    this.record(now, input.context, namedEvent('code.send_failed', event));
+    if (input.kind === 'code') {
+      const codeKey = subjectKeys('', input.subject).code;
+      const record = this.liveCode(codeKey, now);
+      record?.pending.delete(input.sendId);
+      if (record && !record.current && record.pending.size === 0) this.codes.delete(codeKey);
+      this.verifications.settle(input.sendId, now, 'failed');
+    }
+    this.record(now, input.context, namedEvent(sendEventName(input.kind, 'send_failed'), event));
   }
 
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
@@ -185,11 +209,18 @@ export class MemoryStore implements VerificationStore {
     const code = this.liveCode(subjectKeys('', input.subject).code, now)?.current;
     const failuresLog = failuresKey('', input.subject.phone);
     const failures = this.liveLog(failuresLog, input.failureLimits, now);
+    const ip = input.ipChecks;
+    const ipLog = ip ? ipChecksKey('', ip.address) : undefined;
+    const ipChecks = ip && ipLog ? this.liveLog(ipLog, ip.windows, now) : [];
+    const ipVerdict = ip ? judgeWindows(times(ipChecks), ip.windows, now) : ROOM;
     const prior = input.idempotencyKey === undefined ? undefined : code?.decisions.get(input.idempotencyKey);
-    const decision = judgeCheck(code, input.codeHash, now, input.maxAttempts, judgeWindows(times(failures), input.failureLimits, now), {
+    const decision = judgeCheck(code, input.codeHash, now, input.maxAttempts, judgeWindows(times(failures), input.failureLimits, now), ipVerdict, {
       verificationId: input.verificationId,
       prior,
     });
+    if (ip && ipLog && decision.status !== 'check_limited') {
+      this.logs.set(ipLog, { entries: [...ipChecks, { id: input.checkId, at: now }], keepUntil: now + longestWindowMs(ip.windows) });
+    }
     const verification = code && decision.effect !== 'none' ? this.verifications.get(code.sendId, now) : undefined;
     if (code && decision.effect === 'use') {
       code.used = true;
@@ -237,10 +268,6 @@ export class MemoryStore implements VerificationStore {
     if (current?.sendId === id) current.canceled = true;
     this.record(now, { ...context, ...record.subject }, { event: 'code.canceled', outId: id });
     return { found: true, canceled: true, status: 'canceled' };
-  }
-
-  async registerNotice(outId: string, subject: Subject): Promise<void> {
-    this.verifications.index(outId, { kind: 'notice', subject }, this.now());
   }
 
   async recordReceipt(receipt: DeliveryReceipt): Promise<ReceiptResult> {

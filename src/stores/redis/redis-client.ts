@@ -5,14 +5,15 @@ import { describeTopology, type RedisTopology } from './topology.js';
 export type RedisClient = Redis | Cluster;
 
 /**
- * Fail fast while Redis is away: no offline queue, one try per command, a bound
- * on every command. ioredis keeps reconnecting in the background.
+ * Fail fast while Redis is away: no offline queue, no retry of a command whose connection dropped
+ * (it would run after its caller was answered), a bound on every command. ioredis keeps reconnecting
+ * in the background. (The decision scripts also refuse to run past their deadline: see RedisDeadlines.)
  */
 export function failFastOptions(commandTimeoutMs: number): RedisOptions {
   return {
     lazyConnect: true,
     enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
+    maxRetriesPerRequest: 0,
     // Commands issued in the same tick share one write: about half the syscalls under load.
     enableAutoPipelining: true,
     commandTimeout: commandTimeoutMs,
@@ -121,10 +122,18 @@ function createRedisClient(topology: RedisTopology, commandTimeoutMs: number): R
       // No auto-pipelining on Cluster: it picks a command's slot from its first argument, which for
       // our scripts is the key count, so a script could run on the wrong node (seen in the races test).
       const { lazyConnect: _nodeLazy, enableAutoPipelining: _pipelining, ...nodeOptions } = base;
+      // Retries after a failover, a CLUSTERDOWN or TRYAGAIN, and redirections, all bounded inside the
+      // command's own deadline: a command is retried at most until STORE_TIMEOUT_MS has passed.
+      const retryDelayMs = Math.max(10, Math.min(100, Math.floor(commandTimeoutMs / 5)));
       const options: ClusterOptions = {
         lazyConnect: true,
         enableOfflineQueue: false,
         enableReadyCheck: true,
+        retryDelayOnFailover: retryDelayMs,
+        retryDelayOnClusterDown: retryDelayMs,
+        retryDelayOnTryAgain: retryDelayMs,
+        retryDelayOnMoved: 0,
+        maxRedirections: Math.max(1, Math.floor(commandTimeoutMs / retryDelayMs)),
         clusterRetryStrategy: (attempt: number) => Math.min(attempt * 100, 2000),
         redisOptions: {
           ...nodeOptions,

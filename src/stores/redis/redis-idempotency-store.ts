@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { BeginResult, IdempotencyStore, KeptResponse } from '../../domain/idempotency.js';
 import { orUnavailable } from '../../domain/store-unavailable.js';
+import { RedisDeadlines } from './deadlines.js';
 import { connectRedis, type RedisClient } from './redis-client.js';
 import type { RedisTopology } from './topology.js';
 
 const lua = (name: string): string => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 
 interface IdempotencyCommands {
-  idemBegin(key: string, fingerprint: string, lease: string, inFlightMs: number): Promise<[string, string?]>;
+  idemBegin(key: string, fingerprint: string, lease: string, inFlightMs: number, deadline: number | ''): Promise<[string, string?]>;
   idemComplete(key: string, lease: string, response: string, ttlMs: number): Promise<number>;
   idemAbandon(key: string, lease: string): Promise<number>;
 }
@@ -22,13 +23,19 @@ export async function connectRedisIdempotencyStore(
   topology: RedisTopology | string,
   options: { readonly prefix: string; readonly commandTimeoutMs: number },
 ): Promise<RedisIdempotencyStore> {
-  return new RedisIdempotencyStore(await connectRedis(topology, options.commandTimeoutMs), options.prefix);
+  const client = await connectRedis(topology, options.commandTimeoutMs);
+  const deadlines = new RedisDeadlines(client, options.commandTimeoutMs);
+  await deadlines.sync();
+  deadlines.watch();
+  return new RedisIdempotencyStore(client, options.prefix, deadlines);
 }
 
 /**
  * Idempotency records on Redis (single node, Sentinel or Cluster): each call is one Lua script on one
  * key, so two instances can never both claim a key. Every record has a TTL. A Redis failure is
- * `StoreUnavailableError` (→ 503, nothing kept).
+ * `StoreUnavailableError` (→ 503, nothing kept). A claim carries its request's deadline on Redis's
+ * clock (RedisDeadlines) and is refused past it, so a request answered 503 leaves no in-flight record
+ * behind (which would answer its retry 409 IDEMPOTENCY_KEY_IN_USE).
  */
 export class RedisIdempotencyStore implements IdempotencyStore {
   readonly kind = 'redis' as const;
@@ -37,6 +44,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   constructor(
     client: RedisClient,
     private readonly prefix: string,
+    private readonly deadlines?: RedisDeadlines,
   ) {
     client.defineCommand('idemBegin', { numberOfKeys: 1, lua: lua('idempotency-begin') });
     client.defineCommand('idemComplete', { numberOfKeys: 1, lua: lua('idempotency-complete') });
@@ -46,7 +54,8 @@ export class RedisIdempotencyStore implements IdempotencyStore {
 
   async begin(id: string, fingerprint: string, inFlightMs: number): Promise<BeginResult> {
     const lease = randomUUID();
-    const [kind, response] = await orUnavailable(this.client.idemBegin(this.key(id), fingerprint, lease, inFlightMs));
+    const deadline = this.deadlines?.deadline() ?? '';
+    const [kind, response] = await orUnavailable(this.client.idemBegin(this.key(id), fingerprint, lease, inFlightMs, deadline));
     switch (kind) {
       case 'started':
         return { kind, lease };

@@ -8,23 +8,26 @@ import type {
   CheckResult,
   CommitResult,
   DeliveryReceipt,
+  FullLimit,
   LimitGroup,
   OutIdTarget,
   ReceiptResult,
   ReserveSendResult,
+  SendOutcome,
   SendPlan,
   Subject,
   VerificationStore,
   VerificationView,
 } from '../../domain/store.js';
-import { verificationStatus } from '../../domain/verification/rules.js';
+import { fullLimit, sendEventName, verificationStatus } from '../../domain/verification/rules.js';
 import { DEFAULT_VERIFICATION_RETENTION_MS } from '../memory/memory-store.js';
-import { failuresKey, limitKey, outIdKey, phoneSendsKey, secretKey, subjectKeys } from '../keys.js';
+import { failuresKey, ipChecksKey, limitKey, outIdKey, phoneSendsKey, secretKey, subjectKeys } from '../keys.js';
+import { RedisDeadlines } from './deadlines.js';
 import { cancelVerification, getVerification, noticeReceipt, recordReceipt } from './scripts/verifications.js';
 import { RedisAuditReader } from './redis-audit-reader.js';
 import { connectRedis, type RedisClient } from './redis-client.js';
 import { appendAudit } from './scripts/append-audit.js';
-import { checkCode } from './scripts/check-code.js';
+import { checkCode, type IpCheckLimit } from './scripts/check-code.js';
 import { commitSend } from './scripts/commit-send.js';
 import { releaseSend } from './scripts/release-send.js';
 import { reserveLimit } from './scripts/reserve-limit.js';
@@ -51,10 +54,15 @@ export interface RedisStoreOptions {
 }
 
 /** Scopes whose send logs live in the phone's hash slot; the others (ip, global) do not. */
-const PHONE_SLOT_SCOPES = new Set(['channel', 'phone']);
+const PHONE_SLOT_SCOPES = new Set(['channel', 'phone', 'notice']);
 
+/** Connects, and measures the Redis clock the request deadlines are expressed in before any decision. */
 export async function connectRedisStore(topology: RedisTopology | string, options: RedisStoreOptions): Promise<RedisStore> {
-  return new RedisStore(await connectRedis(topology, options.commandTimeoutMs, options.logger), options);
+  const client = await connectRedis(topology, options.commandTimeoutMs, options.logger);
+  const deadlines = new RedisDeadlines(client, options.commandTimeoutMs);
+  await deadlines.sync();
+  deadlines.watch();
+  return new RedisStore(client, options, deadlines);
 }
 
 /**
@@ -63,7 +71,11 @@ export async function connectRedisStore(topology: RedisTopology | string, option
  * the script also appends its audit event and checks every limit at once. On Redis Cluster the audit
  * stream and the per-IP and global send logs live in other slots: events are appended right after
  * each script (see ScriptRunner), and those limits are reserved in their own slots first, their
- * verdicts handed to the phone's script, which decides the send exactly as on one node.
+ * verdicts handed to the phone's script, which decides the send exactly as on one node. A client IP's
+ * check log (IP_CHECK_LIMITS) is handled the same way for checks.
+ *
+ * Every decision script gets its request's deadline on Redis's clock (RedisDeadlines) and refuses to
+ * act past it, so a decision whose caller was answered 503 never takes effect later.
  */
 export class RedisStore implements VerificationStore {
   readonly kind = 'redis' as const;
@@ -74,7 +86,7 @@ export class RedisStore implements VerificationStore {
   private readonly cluster: boolean;
   private readonly retentionMs: number;
 
-  constructor(client: Redis | Cluster, options: RedisStoreOptions) {
+  constructor(client: Redis | Cluster, options: RedisStoreOptions, deadlines?: RedisDeadlines) {
     this.client = client;
     this.prefix = options.prefix;
     this.cluster = client.isCluster;
@@ -84,18 +96,20 @@ export class RedisStore implements VerificationStore {
       audit: options.audit,
       logger: options.logger ?? silentLogger,
       clock: options.clock,
+      deadlines,
     });
     this.audit = new RedisAuditReader(client, options.auditKey ?? `${options.prefix}audit`);
   }
 
   async reserveSend(plan: SendPlan): Promise<ReserveSendResult> {
     const { local, remote } = this.split(plan);
-    // Where the verification id leads (its own slot on Cluster): written first, dropped if the send is refused.
-    await this.index(plan.sendId, { kind: 'code', subject: plan.subject });
+    // Where the verification id (a notice's OutId) leads, its own slot on Cluster: written first, dropped if the send is refused.
+    await this.index(plan.sendId, { kind: plan.kind, subject: plan.subject });
     const outside = await this.reserveRemote(plan, remote);
     let reply;
     try {
       reply = await reserveSend(this.scripts, plan.context, {
+        kind: plan.kind,
         codeKey: subjectKeys(this.prefix, plan.subject).code,
         verificationsKey: subjectKeys(this.prefix, plan.subject).verifications,
         maxAttempts: plan.maxAttempts,
@@ -144,9 +158,12 @@ export class RedisStore implements VerificationStore {
     await Promise.allSettled(groups.map((group) => this.client.zrem(this.logKey(plan, group), plan.sendId)));
   }
 
-  async commitSend(plan: SendPlan, event: AuditEventFields, how: 'sent' | 'unconfirmed' = 'sent'): Promise<CommitResult> {
+  async commitSend(plan: SendPlan, event: AuditEventFields, outcome: SendOutcome = 'sent'): Promise<CommitResult> {
     const keys = subjectKeys(this.prefix, plan.subject);
     return commitSend(this.scripts, plan.context, {
+      kind: plan.kind,
+      name: sendEventName(plan.kind, outcome),
+      outcome,
       codeKey: keys.code,
       verificationsKey: keys.verifications,
       checksKey: keys.checks,
@@ -155,7 +172,6 @@ export class RedisStore implements VerificationStore {
       sendId: plan.sendId,
       keepMs: plan.keepMs,
       retentionMs: this.retentionMs,
-      how,
       event,
     });
   }
@@ -164,6 +180,7 @@ export class RedisStore implements VerificationStore {
     const { local, remote } = this.split(plan);
     await Promise.all([
       releaseSend(this.scripts, plan.context, {
+        kind: plan.kind,
         codeKey: subjectKeys(this.prefix, plan.subject).code,
         verificationsKey: subjectKeys(this.prefix, plan.subject).verifications,
         retentionMs: this.retentionMs,
@@ -175,9 +192,25 @@ export class RedisStore implements VerificationStore {
     ]);
   }
 
+  /** Each group's verdict, read in its own log (one small script per group: advisory, not atomic). */
+  async peekSend(plan: SendPlan): Promise<FullLimit | undefined> {
+    const verdicts = await Promise.all(
+      plan.groups.map((group) =>
+        reserveLimit(this.scripts, plan.context, { key: this.logKey(plan, group), sendId: plan.sendId, windows: group.windows, peek: true }),
+      ),
+    );
+    return fullLimit(plan.groups, verdicts);
+  }
+
+  /**
+   * On Cluster the client IP's check log lives in another slot than the phone: the check is reserved
+   * there first (if its windows allow; reserve-limit), and the verdict handed to the phone's script,
+   * as for the per-IP send limits. A check is counted whatever its outcome, so it is undone only if
+   * the phone's script did not answer (a 503 leaves no trace).
+   */
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
     const keys = subjectKeys(this.prefix, input.subject);
-    return checkCode(this.scripts, input.context, {
+    const args = {
       codeKey: keys.code,
       failuresKey: failuresKey(this.prefix, input.subject.phone),
       verificationsKey: keys.verifications,
@@ -189,7 +222,25 @@ export class RedisStore implements VerificationStore {
       maxAttempts: input.maxAttempts,
       checkId: input.checkId,
       failureLimits: input.failureLimits,
-    });
+    };
+    const ip = input.ipChecks;
+    if (!ip) return checkCode(this.scripts, input.context, { ...args, ipChecks: undefined });
+    const key = ipChecksKey(this.prefix, ip.address);
+    if (!this.cluster) return checkCode(this.scripts, input.context, { ...args, ipChecks: { key, windows: ip.windows } });
+    const undo = () => this.client.zrem(key, input.checkId).then(() => undefined, () => undefined);
+    let ipChecks: IpCheckLimit;
+    try {
+      ipChecks = { verdict: await reserveLimit(this.scripts, input.context, { key, sendId: input.checkId, windows: ip.windows }) };
+    } catch (error) {
+      await undo();
+      throw error;
+    }
+    try {
+      return await checkCode(this.scripts, input.context, { ...args, ipChecks });
+    } catch (error) {
+      await undo();
+      throw error;
+    }
   }
 
   /** The OutId's index (its own slot on Cluster): read first, then the phone's script runs. */
@@ -231,10 +282,6 @@ export class RedisStore implements VerificationStore {
       id,
       retentionMs: this.retentionMs,
     });
-  }
-
-  async registerNotice(outId: string, subject: Subject): Promise<void> {
-    await this.index(outId, { kind: 'notice', subject });
   }
 
   async recordReceipt(receipt: DeliveryReceipt): Promise<ReceiptResult> {

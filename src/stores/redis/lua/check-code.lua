@@ -2,10 +2,14 @@
 -- outcome (a replay is not audited again). With an idempotency key, a decision that writes is recorded
 -- with the code in this same step, and a repeat with that key and code gets it again.
 -- KEYS[1] code hash, KEYS[2] the phone's wrong-guess log (sorted set), KEYS[3] verification records,
--- KEYS[4] idempotent check decisions (hash: key -> "status remaining hash"), [last KEY audit]
+-- KEYS[4] idempotent check decisions (hash: key -> "status remaining hash"), [KEYS[5] the client IP's
+-- check log, with IP mode 1], [last KEY audit]
 -- ARGV after the prelude's: HMAC of the code given, max wrong attempts, check id, verification id or '',
 -- idempotency key or '', retention ms, window count n, then n triples (count, window ms, label)
--- limiting wrong guesses per phone.
+-- limiting wrong guesses per phone; then the IP check limit (IP_CHECK_LIMITS): mode '0' none; '1' its
+-- log is KEYS[5] (one node, Sentinel), followed by its window count and triples; '2' decided in its own
+-- slot first (Cluster, where the check was reserved there if allowed), followed by the refusing window
+-- index (-1 none) and retry ms.
 -- Returns {status, attempts remaining, retry-after ms, 1 if replayed else 0}.
 local now = now_ms()
 local given = ARGV[ARG0 + 1]
@@ -14,6 +18,8 @@ local check_id = ARGV[ARG0 + 3]
 local expect_id = ARGV[ARG0 + 4]
 local idem = ARGV[ARG0 + 5]
 local retention = tonumber(ARGV[ARG0 + 6])
+local ip_at = ARG0 + 8 + 3 * tonumber(ARGV[ARG0 + 7])
+local ip_mode = ARGV[ip_at]
 live_code(KEYS[1], now)
 local c = redis.call('HMGET', KEYS[1], 'h', 'exp', 'used', 'att', 'id', 'cx')
 
@@ -48,6 +54,16 @@ local function record(status, remaining, change)
     local ttl = redis.call('PTTL', KEYS[1])
     if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
   end
+end
+
+-- Checks per client IP: a refused check is not counted; every other one is, whatever its outcome.
+if ip_mode == '1' then
+  local full, _, retry, longest = check_windows(KEYS[5], now, ip_at)
+  if full >= 0 then return decide('check_limited', 0, nil, retry) end
+  redis.call('ZADD', KEYS[5], now, check_id)
+  redis.call('PEXPIRE', KEYS[5], longest)
+elseif ip_mode == '2' and tonumber(ARGV[ip_at + 1]) >= 0 then
+  return decide('check_limited', 0, nil, tonumber(ARGV[ip_at + 2]))
 end
 
 if c[1] and idem ~= '' then

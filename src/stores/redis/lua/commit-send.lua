@@ -1,19 +1,28 @@
--- rules.ts commitOutcome, isSuperseded. The provider accepted the SMS (or its answer never came: `how`
--- unconfirmed): its pending code becomes the current one (unless a newer send's code already is, or its
--- verification was canceled in flight), the verification it replaces becomes superseded if it was
--- live, and code.sent is audited; a delivery report that came before is applied now.
+-- rules.ts commitOutcome, isSuperseded. The provider accepted the SMS (or its outcome is unknown: it
+-- may have left): its pending code becomes the current one (unless a newer send's code already is, or
+-- its verification was canceled in flight), the verification it replaces becomes superseded if it was
+-- live, its own reads sent or unconfirmed, and the event named (code.sent, code.send_unconfirmed) is
+-- audited; a delivery report that came before is applied now. A notice has no code: it only audits
+-- its event.
 -- KEYS[1] code hash, KEYS[2] verification records, KEYS[3] idempotent check decisions, KEYS[4] the
 -- (channel, phone) send log, KEYS[5] the phone's send log, [KEYS[6] audit]
--- ARGV after the prelude's: send id, record keep ms, retention ms, how (sent | unconfirmed), then
--- field/value pairs for the audit entry.
+-- ARGV after the prelude's: kind (code or notice), event name, send id, record keep ms, retention ms,
+-- outcome (sent | unconfirmed), then field/value pairs for the audit entry.
 -- Returns 1 promoted, 0 superseded (a newer code is current, or canceled), 2 already committed (a retry
 -- whose first try had landed: nothing is written again), -1 lost (the pending code is gone, e.g. a
 -- Redis restart without persistence: audited as code.sent with reason unconfirmed).
 local now = now_ms()
-local send_id = ARGV[ARG0 + 1]
-local keep = tonumber(ARGV[ARG0 + 2])
-local retention = tonumber(ARGV[ARG0 + 3])
-local how = ARGV[ARG0 + 4]
+local kind = ARGV[ARG0 + 1]
+local extra = { 'event', ARGV[ARG0 + 2] }
+local send_id = ARGV[ARG0 + 3]
+local keep = tonumber(ARGV[ARG0 + 4])
+local retention = tonumber(ARGV[ARG0 + 5])
+local outcome = ARGV[ARG0 + 6]
+for i = ARG0 + 7, #ARGV do extra[#extra + 1] = ARGV[i] end
+if kind == 'notice' then
+  audit(now, extra)
+  return reply({1})
+end
 local field = 'p:' .. send_id
 live_code(KEYS[1], now)
 local pending = redis.call('HGET', KEYS[1], field)
@@ -44,12 +53,10 @@ elseif redis.call('HGET', KEYS[1], 'id') == send_id then
   return reply({2})
 end
 if rec and rec.s == 'reserved' then
-  rec.s = how
+  rec.s = outcome
   ver_put(KEYS[2], send_id, rec, now, retention)
 end
 
-local extra = { 'event', 'code.sent' }
-for i = ARG0 + 5, #ARGV do extra[#extra + 1] = ARGV[i] end
 if result < 0 then
   extra[#extra + 1] = 'reason'
   extra[#extra + 1] = 'unconfirmed'

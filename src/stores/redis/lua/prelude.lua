@@ -3,11 +3,24 @@
 -- '2' (Redis Cluster, where the stream lives in another slot) events are returned after the
 -- script's own reply for the caller to append (each as its field count, then its fields); '0' no events. ARGV[2] audit retention ms,
 -- ARGV[3] audit max length (0 = none), ARGV[4] the time in ms to decide at, or '' for Redis
--- server time (production; a test store passes its own clock), ARGV[5] m, then m pairs of context
+-- server time (production; a test store passes its own clock), ARGV[5] the request's deadline in
+-- Redis server time (ms), or '' for none, ARGV[6] m, then m pairs of context
 -- fields (phone, channel, ip, caller, …) written into every audit entry of this call.
 -- The script's own arguments start at ARGV[ARG0 + 1].
 -- The rules every script implements are src/domain/verification/rules.ts and
 -- src/domain/limits/windows.ts; test/store-model.test.ts compares the scripts with them.
+
+-- A decision the caller has given up on must never take effect later (a queue behind a slow Redis, a
+-- client retry after a Cluster failover): past its deadline, read on the server's own clock (never
+-- the test clock), the script writes nothing and answers an error the caller reads as "store
+-- unavailable" (see ScriptRunner).
+if ARGV[5] ~= '' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[5]) then
+    return redis.error_reply('LATE past the request deadline: nothing done')
+  end
+end
+
 local function now_ms()
   if ARGV[4] ~= '' then return tonumber(ARGV[4]) end
   local t = redis.call('TIME')
@@ -20,8 +33,8 @@ local DEFERRED = {}
 local AUDIT_KEY = KEYS[#KEYS]
 local AUDIT_RETENTION = tonumber(ARGV[2])
 local AUDIT_MAXLEN = tonumber(ARGV[3])
-local AUDIT_CONTEXT = tonumber(ARGV[5])
-local ARG0 = 5 + 2 * AUDIT_CONTEXT
+local AUDIT_CONTEXT = tonumber(ARGV[6])
+local ARG0 = 6 + 2 * AUDIT_CONTEXT
 
 -- Appends one event (context fields plus `extra`, a flat list of field, value) with Redis time,
 -- trimming by age (MINID ~) and, when configured, by count (MAXLEN ~).
@@ -34,7 +47,7 @@ local function audit(now, extra)
   if not AUDIT_ON then return end
   local args = { 'XADD', AUDIT_KEY, 'MINID', '~', tostring(now - AUDIT_RETENTION), '*' }
   for i = 1, #extra do args[#args + 1] = extra[i] end
-  for i = 6, ARG0 do args[#args + 1] = ARGV[i] end
+  for i = 7, ARG0 do args[#args + 1] = ARGV[i] end
   redis.call(unpack(args))
   if AUDIT_MAXLEN > 0 then redis.call('XTRIM', AUDIT_KEY, 'MAXLEN', '~', AUDIT_MAXLEN) end
 end

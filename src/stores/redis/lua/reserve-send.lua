@@ -1,30 +1,32 @@
 -- rules.ts judgeSend: reserve one send if every sliding window of every limit group allows it (all or
--- nothing), and keep its code as pending (field `p:<send id>`) until commit-send
--- promotes it; the current code stays valid while the SMS is in flight.
--- A refusal is audited here (code.rate_limited).
--- Records the send's verification (state `reserved`) and answers when the next send would pass every
--- channel and phone window (rules.ts resendAt).
--- KEYS[1] code hash, KEYS[2] verification records, KEYS[3..g+2] one send log per limit group (group 1 is the
--- (channel, phone) one), [last KEY audit]
--- ARGV after the prelude's: send id, code HMAC, code TTL ms, record keep ms, max attempts, retention ms, group count g,
+-- nothing), and (a code send) keep its code as pending (field `p:<send id>`) until commit-send
+-- promotes it; the current code stays valid while the SMS is in flight. A notice keeps no code.
+-- A refusal is audited here (code.rate_limited or notice.rate_limited).
+-- A code send records its verification (state `reserved`) and answers when the next send would pass
+-- every channel and phone window (rules.ts resendAt).
+-- KEYS[1] code hash, KEYS[2] verification records, KEYS[3..g+2] one send log per limit group (group 1
+-- is the (channel, phone) one), [last KEY audit]
+-- ARGV after the prelude's: kind (code or notice), send id, code HMAC (empty for a notice), code TTL ms,
+-- record keep ms, max attempts, retention ms, group count g,
 -- then per group: its name, window count n, and n triples (count, window ms, label); then the
 -- verdicts of groups decided elsewhere (Redis Cluster: per-IP and global, in their own slots, reserved
 -- before this script and undone by the caller if this one refuses): count o, then o quadruples
 -- (name, refusing window index or -1, its label, retry-after ms). Groups are numbered in that order.
 -- Returns {1, now, expiresAt, resendAt} or {0, refusing group index, refusing window index, retry-after ms}.
 local now = now_ms()
-local send_id = ARGV[ARG0 + 1]
-local code_hash = ARGV[ARG0 + 2]
-local ttl = tonumber(ARGV[ARG0 + 3])
-local keep = tonumber(ARGV[ARG0 + 4])
-local max_attempts = tonumber(ARGV[ARG0 + 5])
-local retention = tonumber(ARGV[ARG0 + 6])
-local groups = tonumber(ARGV[ARG0 + 7])
+local kind = ARGV[ARG0 + 1]
+local send_id = ARGV[ARG0 + 2]
+local code_hash = ARGV[ARG0 + 3]
+local ttl = tonumber(ARGV[ARG0 + 4])
+local keep = tonumber(ARGV[ARG0 + 5])
+local max_attempts = tonumber(ARGV[ARG0 + 6])
+local retention = tonumber(ARGV[ARG0 + 7])
+local groups = tonumber(ARGV[ARG0 + 8])
 
 local refused_group, refused_window, refused_label = -1, -1, nil
 local retry = 0
 local longest, names, starts = {}, {}, {}
-local at = ARG0 + 7
+local at = ARG0 + 8
 for g = 1, groups do
   local name = ARGV[at + 1]
   names[g], starts[g] = name, at + 1
@@ -46,7 +48,7 @@ for o = 1, outside do
   at = at + 4
 end
 if refused_group >= 0 then
-  audit(now, { 'event', 'code.rate_limited', 'reason', refused_label })
+  audit(now, { 'event', kind .. '.rate_limited', 'reason', refused_label })
   return reply({0, refused_group, refused_window, retry})
 end
 
@@ -59,6 +61,7 @@ for g = 1, groups do
     if frees > resend then resend = frees end
   end
 end
+if kind == 'notice' then return reply({1, now, now, now}) end
 live_code(KEYS[1], now)
 redis.call('HSET', KEYS[1], 'p:' .. send_id, code_hash .. ' ' .. now .. ' ' .. (now + ttl))
 keep_code(KEYS[1], now + keep, now)

@@ -1,7 +1,17 @@
 import type { AuditContext } from '../../../domain/audit/audit.js';
 import type { SendWindow } from '../../../domain/limits/send-window.js';
+import type { WindowsVerdict } from '../../../domain/limits/windows.js';
 import type { CheckResult, CheckStatus } from '../../../domain/store.js';
-import { windowArgs, type ScriptRunner } from './runner.js';
+import { windowArgs, type ScriptArg, type ScriptRunner } from './runner.js';
+
+/**
+ * The client IP's check limit as check-code.lua takes it: none, its log decided in this script (one
+ * node, Sentinel), or its verdict decided in the log's own slot first (Cluster).
+ */
+export type IpCheckLimit =
+  | undefined
+  | { readonly key: string; readonly windows: readonly SendWindow[] }
+  | { readonly verdict: WindowsVerdict };
 
 /** check-code.lua (rules.ts judgeCheck and checkEvent). */
 export async function checkCode(
@@ -19,11 +29,15 @@ export async function checkCode(
     readonly idempotencyKey: string | undefined;
     readonly retentionMs: number;
     readonly failureLimits: readonly SendWindow[];
+    readonly ipChecks: IpCheckLimit;
   },
 ): Promise<CheckResult> {
+  const ip = args.ipChecks;
+  const ipArgs: ScriptArg[] =
+    ip === undefined ? ['0'] : 'key' in ip ? ['1', ...windowArgs(ip.windows)] : ['2', ip.verdict.refused ?? -1, ip.verdict.retryAfterMs];
   const reply = await runner.run(
     'check-code',
-    [args.codeKey, args.failuresKey, args.verificationsKey, args.checksKey],
+    [args.codeKey, args.failuresKey, args.verificationsKey, args.checksKey, ...(ip && 'key' in ip ? [ip.key] : [])],
     context,
     [
       args.codeHash,
@@ -33,6 +47,7 @@ export async function checkCode(
       args.idempotencyKey ?? '',
       args.retentionMs,
       ...windowArgs(args.failureLimits),
+      ...ipArgs,
     ],
     () => 4,
   );

@@ -1,10 +1,11 @@
 import type { WindowsVerdict } from '../../../domain/limits/windows.js';
 import type { AuditContext } from '../../../domain/audit/audit.js';
-import type { LimitGroup } from '../../../domain/store.js';
+import type { LimitGroup, SendKind } from '../../../domain/store.js';
 import { windowArgs, type ScriptRunner } from './runner.js';
 
 /** reserve-send.lua (rules.ts judgeSend over the groups whose logs are in the phone's slot, plus verdicts decided elsewhere). */
 export interface ReserveSendArgs {
+  readonly kind: SendKind;
   readonly codeKey: string;
   readonly verificationsKey: string;
   /** The groups decided in this script, each with its send log's key. */
@@ -30,6 +31,7 @@ export async function reserveSend(runner: ScriptRunner, context: AuditContext, a
     [args.codeKey, args.verificationsKey, ...args.groups.map((g) => g.key)],
     context,
     [
+      args.kind,
       args.sendId,
       args.codeHash,
       args.codeTtlMs,

@@ -44,6 +44,16 @@ export interface ScriptRunnerOptions {
   readonly logger: Logger;
   /** Tests only: the time (ms) scripts decide at, instead of Redis TIME. */
   readonly clock: (() => number) | undefined;
+  /**
+   * The Redis server time (ms) past which a decision issued now must not run, and what to do when a
+   * script was refused as late (see RedisDeadlines); undefined: no deadlines.
+   */
+  readonly deadlines: { deadline(): number | undefined; refusedAfter(elapsedMs: number): void } | undefined;
+}
+
+/** A script refused to run past its request's deadline (prelude.lua): nothing was done. */
+export class LateScriptError extends Error {
+  override name = 'LateScriptError';
 }
 
 /**
@@ -76,7 +86,17 @@ export class ScriptRunner {
     args: readonly ScriptArg[],
     ownLength: (reply: Reply) => number,
   ): Promise<Reply> {
-    const reply = await this.call(name, this.auditWriter, keys, context, args);
+    let reply: Reply;
+    const issued = Date.now();
+    try {
+      reply = await this.call(name, this.auditWriter, keys, context, args, this.options.deadlines?.deadline());
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith('LATE ')) {
+        this.options.deadlines?.refusedAfter(Date.now() - issued);
+        throw new LateScriptError(`${name} refused to run past its request's deadline`, { cause: error });
+      }
+      throw error;
+    }
     const own = ownLength(reply);
     // Each deferred event is its field count, then its fields (a script may decide more than one).
     for (let at = own; at < reply.length; ) {
@@ -95,10 +115,13 @@ export class ScriptRunner {
     return reply.slice(0, own);
   }
 
-  /** append-audit: one event (flat field/value pairs) into the stream, itself its only key (fine on Cluster too). */
+  /**
+   * append-audit: one event (flat field/value pairs) into the stream, itself its only key (fine on
+   * Cluster too). No deadline: the event tells of a decision that was taken.
+   */
   async append(context: AuditContext, fields: readonly string[]): Promise<void> {
     if (this.auditWriter === 'off') return;
-    await this.call('append-audit', 'inline', [], context, fields);
+    await this.call('append-audit', 'inline', [], context, fields, undefined);
   }
 
   /** `numberOfKeys, ...keys, [auditKey], ...prelude arguments, ...the script's own`. */
@@ -108,6 +131,7 @@ export class ScriptRunner {
     keys: readonly string[],
     context: AuditContext,
     args: readonly ScriptArg[],
+    deadline: number | undefined,
   ): Promise<Reply> {
     const all = writer === 'inline' ? [...keys, this.options.auditKey as string] : keys;
     const fields = contextFields(context);
@@ -120,6 +144,7 @@ export class ScriptRunner {
       this.options.audit.retentionMs,
       this.options.audit.maxLen ?? 0,
       this.options.clock ? this.options.clock() : '',
+      deadline ?? '',
       fields.length / 2,
       ...fields,
       ...args,
