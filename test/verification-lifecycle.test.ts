@@ -110,6 +110,21 @@ describe.each(STORE_KINDS)('verifications as resources on the %s store', (kind) 
     expect((await get(first)).body.status).toBe('pending');
   });
 
+  it('reads unconfirmed when the provider never answered: the 502 names the id, it cannot be canceled, its code verifies', async () => {
+    t = await buildTestApp(kind, { SEND_LIMITS: '10/1h' });
+    t.sms.failNext('unconfirmed', 'Timeout');
+    const unconfirmed = await send();
+    expect(unconfirmed.status).toBe(502);
+    expect(unconfirmed.body).toMatchObject({ code: 'SMS_SEND_UNCONFIRMED', id: t.sms.messages[0]?.outId });
+    const id = unconfirmed.body.id as string;
+    expect((await get(id)).body.status).toBe('unconfirmed');
+    // Only a pending verification can be canceled.
+    expect(await cancel(id)).toMatchObject({ status: 409, body: { code: 'VERIFICATION_NOT_PENDING', status: 'unconfirmed' } });
+    // The SMS may have come: its code verifies.
+    expect((await checkById(id, t.sms.lastCode(PHONE))).status).toBe(200);
+    expect((await get(id)).body.status).toBe('approved');
+  });
+
   it('cancel: pending becomes canceled, audited; its code never verifies; a second cancel answers 409 with the status', async () => {
     t = await buildTestApp(kind, { SEND_LIMITS: '10/1h' });
     const id = (await send()).body.id as string;

@@ -131,6 +131,8 @@ function sendError(result: SendRefusal, reply: { header(name: string, value: str
       return withExtra(new Errors.SMS_SEND_UNCONFIRMED(result.retryAfterSeconds), {
         retryAfter: result.retryAfterSeconds,
         ...(result.full ? { limit: `${result.full.scope}:${result.full.windows[result.full.window]?.label}` } : {}),
+        // The verification it made (it reads unconfirmed): GET it, cancel it, or check its code by id.
+        ...(result.verificationId ? { id: result.verificationId } : {}),
       });
     case 'rate_limited':
       reply.header('retry-after', String(result.retryAfterSeconds));

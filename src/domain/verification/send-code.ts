@@ -53,6 +53,7 @@ export async function sendCode(kit: VerificationKit, commits: CommitRetry, reque
     },
     { logger: kit.log(request), what: 'verification code', phone },
   );
+  if (result.kind === 'send_unconfirmed') return { ...result, verificationId: reservation.sendId };
   if (result.kind !== 'sent') return result;
   return {
     kind: 'sent',

@@ -97,6 +97,8 @@ export type Unconfirmed = {
   readonly full: { readonly scope: LimitScope; readonly windows: readonly SendWindow[]; readonly window: number } | undefined;
   /** …and whole seconds until every full window frees a slot (at least 1). */
   readonly retryAfterSeconds: number;
+  /** A code send's verification id: it reads `unconfirmed`, and its code verifies if the SMS came. */
+  readonly verificationId?: string;
 };
 
 /** Sees every result (metrics); must not throw. */
