@@ -16,7 +16,7 @@ import { parseHostPorts } from './redis-topology.js';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 import type { AbuseLimits, SendWindow } from '../domain/limits/send-window.js';
 import { parseSendLimits } from './send-limits.js';
-import { parseTestPhones, testPhonesWarning, type TestPhones } from './test-phones.js';
+import { lifecycleSettings, type LifecycleSettings } from './lifecycle.js';
 import { noticeTemplates } from './notice-templates.js';
 
 /**
@@ -88,7 +88,7 @@ export const EnvSchema = Type.Object({
 
 export type Env = Static<typeof EnvSchema>;
 
-export interface Config {
+export interface Config extends LifecycleSettings {
   readonly port: number;
   readonly host: string;
   /** Undefined: the in-memory store. */
@@ -127,12 +127,6 @@ export interface Config {
   readonly warnings: readonly string[];
   /** How long the answer to a request with an `Idempotency-Key` is kept (`IDEMPOTENCY_TTL`). */
   readonly idempotencyTtlMs: number;
-  /** How long a verification can be fetched after it was created (`VERIFICATION_RETENTION`). */
-  readonly verificationRetentionMs: number;
-  /** `ALIYUN_RECEIPT_TOKEN`: the secret path segment of the delivery-receipt route; undefined: no such route. */
-  readonly receiptToken: string | undefined;
-  /** `TEST_PHONES`; undefined: none. */
-  readonly testPhones: TestPhones | undefined;
 }
 
 export interface AuditConfig {
@@ -187,13 +181,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (idempotencyTtlMs === undefined) {
     throw new ConfigError('IDEMPOTENCY_TTL', `is invalid: expected a duration such as 24h or 30m (got ${JSON.stringify(env.IDEMPOTENCY_TTL)})`);
   }
-  const verificationRetentionMs = parseDuration(env.VERIFICATION_RETENTION);
-  if (verificationRetentionMs === undefined || verificationRetentionMs < 60_000) {
-    problems.add('VERIFICATION_RETENTION', `is invalid: expected a duration of at least 1m such as 24h or 7d (got ${JSON.stringify(env.VERIFICATION_RETENTION)})`);
-  }
-  if (env.ALIYUN_RECEIPT_TOKEN !== undefined && !/^[A-Za-z0-9_.~-]{16,256}$/.test(env.ALIYUN_RECEIPT_TOKEN)) {
-    problems.add('ALIYUN_RECEIPT_TOKEN', 'is invalid: expected 16 to 256 URL-safe characters (letters, digits, - _ . ~), e.g. openssl rand -hex 24');
-  }
   if (Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_ID) !== Boolean(env.ALIBABA_CLOUD_ACCESS_KEY_SECRET)) {
     problems.add(
       env.ALIBABA_CLOUD_ACCESS_KEY_ID ? 'ALIBABA_CLOUD_ACCESS_KEY_SECRET' : 'ALIBABA_CLOUD_ACCESS_KEY_ID',
@@ -201,7 +188,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     );
   }
   const channels = step(() => (env.CHANNELS_FILE ? loadChannelsFile(env.CHANNELS_FILE) : {}), {});
-  const testPhones = step(() => (env.TEST_PHONES === undefined ? undefined : parseTestPhones(env.TEST_PHONES, env.CODE_LENGTH, channels)), undefined);
+  const { warnings: lifecycleWarnings, ...lifecycle } = lifecycleSettings(env, channels, production, problems);
   const config: Config = {
     port: env.PORT,
     host: env.HOST,
@@ -254,12 +241,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     warnings: [
       ...misspelledVariables(source, Object.keys(EnvSchema.properties)),
-      ...(testPhones && production ? [testPhonesWarning(testPhones)] : []),
+      ...lifecycleWarnings,
     ],
     idempotencyTtlMs,
-    verificationRetentionMs: verificationRetentionMs ?? 0,
-    receiptToken: env.ALIYUN_RECEIPT_TOKEN,
-    testPhones,
+    ...lifecycle,
   };
   problems.throwIfAny();
   return config;

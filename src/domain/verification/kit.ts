@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import { maskPhone, parsePhone, type Phone } from '../phones/phone.js';
 import type { SmsMessage, SmsOutcome } from '../sms-provider.js';
 import type { Subject } from '../store.js';
-import type { Invalid, RequestContext, SendCodeRequest, VerificationServiceDeps } from './types.js';
+import type { Invalid, RequestContext, VerificationServiceDeps } from './types.js';
 
 /**
  * What the use cases share: the dependencies, the current code secret (which `resyncSecret` may

@@ -3,23 +3,20 @@ import { MemoryAuditLog } from './memory-audit-log.js';
 import type { SendWindow } from '../../domain/limits/send-window.js';
 import { judgeWindows, liveEntries, longestWindowMs, ROOM } from '../../domain/limits/windows.js';
 import {
-  canCancel,
   checkEvent,
   commitOutcome,
-  freesSlot,
   fullLimit,
   isSuperseded,
   judgeCheck,
   judgeSend,
-  receiptEvent,
-  receiptOutcome,
   resendAt,
   sendEventName,
-  verificationStatus,
-  type PriorDecision,
 } from '../../domain/verification/rules.js';
-import { failuresKey, ipChecksKey, limitKey, phoneSendsKey, subjectKeys } from '../keys.js';
-import { MemoryVerifications, type MutableRecord } from './memory-verifications.js';
+import { failuresKey, ipChecksKey, limitKey, subjectKeys } from '../keys.js';
+import { MemoryVerifications, type RecordsHost } from './memory-verifications.js';
+import { DEFAULT_VERIFICATION_RETENTION_MS, times, type CodeRecord, type MemoryStoreOptions, type TimeLog } from './memory-records.js';
+
+export { DEFAULT_VERIFICATION_RETENTION_MS, type MemoryStoreOptions } from './memory-records.js';
 import type {
   CancelResult,
   CheckCodeInput,
@@ -32,49 +29,9 @@ import type {
   ReserveSendResult,
   SendOutcome,
   SendPlan,
-  Subject,
   VerificationStore,
   VerificationView,
 } from '../../domain/store.js';
-
-interface CodeState {
-  readonly hash: string;
-  readonly sendId: string;
-  readonly sentAt: number;
-  readonly expiresAt: number;
-  used: boolean;
-  attempts: number;
-  canceled: boolean;
-  /** What idempotent checks decided on this code, by idempotency key. */
-  readonly decisions: Map<string, PriorDecision>;
-}
-
-interface CodeRecord {
-  /** The code that verifies; undefined until a send is committed. */
-  current: CodeState | undefined;
-  /** Reserved sends whose SMS is in flight, by send id. */
-  pending: Map<string, CodeState>;
-  keepUntil: number;
-}
-
-/** A sorted log of timestamps, like the Redis sorted sets the scripts use. */
-interface TimeLog {
-  entries: Array<{ readonly id: string; readonly at: number }>;
-  keepUntil: number;
-}
-
-export interface MemoryStoreOptions {
-  /** The clock (ms). Tests move it; production uses `Date.now`. */
-  readonly now?: () => number;
-  /** How often expired records are swept out, so memory stays bounded. */
-  readonly sweepIntervalMs?: number;
-  /** Audit retention; the in-process log keeps at most `maxLen` (default 10,000) events. */
-  readonly audit?: { readonly retentionMs: number; readonly maxLen?: number | undefined };
-  /** How long a verification (and where its OutId leads) is kept after its send: `VERIFICATION_RETENTION`. */
-  readonly verificationRetentionMs?: number;
-}
-
-export const DEFAULT_VERIFICATION_RETENTION_MS = 86_400_000;
 
 const DEFAULT_AUDIT = { retentionMs: 30 * 86_400_000, maxLen: 10_000 };
 
@@ -173,10 +130,7 @@ export class MemoryStore implements VerificationStore {
     this.verifications.settle(input.sendId, now, outcome);
     const unconfirmed = result === 'lost' ? { reason: 'unconfirmed' } : {};
     this.record(now, input.context, namedEvent(name, { ...event, ...unconfirmed }));
-    if (verification?.receiptPending) {
-      verification.receiptPending = false;
-      this.applyReceipt(verification, verification.delivery.errorCode ?? '', now, input.context);
-    }
+    if (verification?.receiptPending) this.verifications.applyReceipt(verification, now, input.context, this.host);
     return result;
   }
 
@@ -258,49 +212,24 @@ export class MemoryStore implements VerificationStore {
   }
 
   async cancelVerification(id: string, context: Omit<AuditContext, 'phone' | 'channel'>): Promise<CancelResult> {
-    const now = this.now();
-    const record = this.verifications.get(id, now);
-    if (!record) return { found: false };
-    const status = verificationStatus(record, now);
-    if (!canCancel(status)) return { found: true, canceled: false, status };
-    record.state = 'canceled';
-    const current = this.liveCode(subjectKeys('', record.subject).code, now)?.current;
-    if (current?.sendId === id) current.canceled = true;
-    this.record(now, { ...context, ...record.subject }, { event: 'code.canceled', outId: id });
-    return { found: true, canceled: true, status: 'canceled' };
+    return this.verifications.cancel(id, context, this.now(), this.host);
   }
 
   async recordReceipt(receipt: DeliveryReceipt): Promise<ReceiptResult> {
-    const now = this.now();
-    const entry = this.verifications.target(receipt.outId, now);
-    if (!entry) return { outcome: 'unknown' };
-    const { kind, subject } = entry.target;
-    if (kind === 'notice') {
-      if (entry.noticeReported) return { outcome: 'duplicate', kind, subject };
-      entry.noticeReported = true;
-      this.record(now, subject, receiptEvent('notice', receipt.delivered, receipt.errorCode, receipt.outId));
-      return { outcome: 'recorded', kind, subject };
-    }
-    const record = this.verifications.get(receipt.outId, now);
-    const outcome = receiptOutcome(record);
-    if (!record || outcome === 'duplicate' || outcome === 'unknown') return { outcome, kind, subject };
-    this.verifications.deliver(record, receipt);
-    if (outcome === 'early') record.receiptPending = true;
-    else this.applyReceipt(record, receipt.errorCode, now, subject);
-    return { outcome, kind, subject };
+    return this.verifications.receipt(receipt, this.now(), this.host);
   }
 
-  /** Audits a verification's report and, if undelivered and its code is current, frees its slot in the channel's and phone's logs. */
-  private applyReceipt(record: MutableRecord, errorCode: string, now: number, context: AuditContext): void {
-    const delivered = record.delivery.status === 'delivered';
-    this.record(now, context, receiptEvent('code', delivered, errorCode, record.id));
-    const current = this.liveCode(subjectKeys('', record.subject).code, now)?.current;
-    if (!freesSlot(delivered, record.id, current?.sendId)) return;
-    for (const key of [subjectKeys('', record.subject).sends, phoneSendsKey('', record.subject.phone)]) {
-      const log = this.logs.get(key);
-      if (log) log.entries = log.entries.filter((e) => e.id !== record.id);
-    }
-  }
+  /** What the verification records reach of the rest of the store. */
+  private readonly host: RecordsHost = {
+    currentCode: (subject, now) => this.liveCode(subjectKeys('', subject).code, now)?.current,
+    dropFromLogs: (keys, id) => {
+      for (const key of keys) {
+        const log = this.logs.get(key);
+        if (log) log.entries = log.entries.filter((e) => e.id !== id);
+      }
+    },
+    audit: (now, context, event) => this.record(now, context, event),
+  };
 
   async appendAudit(context: AuditContext, event: AuditEvent): Promise<void> {
     this.record(this.now(), context, event);
@@ -360,8 +289,4 @@ export class MemoryStore implements VerificationStore {
     for (const [key, log] of this.logs) if (log.keepUntil <= now || log.entries.length === 0) this.logs.delete(key);
     this.verifications.sweep(now);
   }
-}
-
-function times(entries: TimeLog['entries']): number[] {
-  return entries.map((entry) => entry.at);
 }

@@ -15,15 +15,14 @@ import type {
   ReserveSendResult,
   SendOutcome,
   SendPlan,
-  Subject,
   VerificationStore,
   VerificationView,
 } from '../../domain/store.js';
-import { fullLimit, sendEventName, verificationStatus } from '../../domain/verification/rules.js';
+import { fullLimit, sendEventName } from '../../domain/verification/rules.js';
 import { DEFAULT_VERIFICATION_RETENTION_MS } from '../memory/memory-store.js';
 import { failuresKey, ipChecksKey, limitKey, outIdKey, phoneSendsKey, secretKey, subjectKeys } from '../keys.js';
 import { RedisDeadlines } from './deadlines.js';
-import { cancelVerification, getVerification, noticeReceipt, recordReceipt } from './scripts/verifications.js';
+import { RedisVerifications } from './redis-verifications.js';
 import { RedisAuditReader } from './redis-audit-reader.js';
 import { connectRedis, type RedisClient } from './redis-client.js';
 import { appendAudit } from './scripts/append-audit.js';
@@ -85,6 +84,7 @@ export class RedisStore implements VerificationStore {
   private readonly prefix: string;
   private readonly cluster: boolean;
   private readonly retentionMs: number;
+  private readonly verifications: RedisVerifications;
 
   constructor(client: Redis | Cluster, options: RedisStoreOptions, deadlines?: RedisDeadlines) {
     this.client = client;
@@ -99,12 +99,13 @@ export class RedisStore implements VerificationStore {
       deadlines,
     });
     this.audit = new RedisAuditReader(client, options.auditKey ?? `${options.prefix}audit`);
+    this.verifications = new RedisVerifications(client, this.scripts, this.prefix, this.retentionMs);
   }
 
   async reserveSend(plan: SendPlan): Promise<ReserveSendResult> {
     const { local, remote } = this.split(plan);
     // Where the verification id (a notice's OutId) leads, its own slot on Cluster: written first, dropped if the send is refused.
-    await this.index(plan.sendId, { kind: plan.kind, subject: plan.subject });
+    await this.verifications.index(plan.sendId, { kind: plan.kind, subject: plan.subject });
     const outside = await this.reserveRemote(plan, remote);
     let reply;
     try {
@@ -243,74 +244,20 @@ export class RedisStore implements VerificationStore {
     }
   }
 
-  /** The OutId's index (its own slot on Cluster): read first, then the phone's script runs. */
-  async findOutId(outId: string): Promise<OutIdTarget | undefined> {
-    const [kind, phone, channel] = await this.client.hmget(outIdKey(this.prefix, outId), 't', 'p', 'c');
-    if ((kind !== 'code' && kind !== 'notice') || !phone || !channel) return undefined;
-    return { kind, subject: { phone, channel } };
+  findOutId(outId: string): Promise<OutIdTarget | undefined> {
+    return this.verifications.findOutId(outId);
   }
 
-  async getVerification(id: string): Promise<VerificationView | undefined> {
-    const target = await this.findOutId(id);
-    if (target?.kind !== 'code') return undefined;
-    const { subject } = target;
-    const { now, record } = await getVerification(this.scripts, subject, {
-      verificationsKey: subjectKeys(this.prefix, subject).verifications,
-      id,
-      retentionMs: this.retentionMs,
-    });
-    if (!record) return undefined;
-    return {
-      id,
-      phone: subject.phone,
-      channel: subject.channel,
-      status: verificationStatus(record, now),
-      createdAt: record.createdAt,
-      expiresAt: record.expiresAt,
-      attempts: record.attempts,
-      delivery: record.delivery,
-    };
+  getVerification(id: string): Promise<VerificationView | undefined> {
+    return this.verifications.getVerification(id);
   }
 
-  async cancelVerification(id: string, context: Omit<AuditContext, 'phone' | 'channel'>): Promise<CancelResult> {
-    const target = await this.findOutId(id);
-    if (target?.kind !== 'code') return { found: false };
-    const keys = subjectKeys(this.prefix, target.subject);
-    return cancelVerification(this.scripts, { ...context, ...target.subject }, {
-      codeKey: keys.code,
-      verificationsKey: keys.verifications,
-      id,
-      retentionMs: this.retentionMs,
-    });
+  cancelVerification(id: string, context: Omit<AuditContext, 'phone' | 'channel'>): Promise<CancelResult> {
+    return this.verifications.cancelVerification(id, context);
   }
 
-  async recordReceipt(receipt: DeliveryReceipt): Promise<ReceiptResult> {
-    const target = await this.findOutId(receipt.outId);
-    if (!target) return { outcome: 'unknown' };
-    const { kind, subject } = target;
-    if (kind === 'notice') {
-      const outcome = await noticeReceipt(this.scripts, subject, { indexKey: outIdKey(this.prefix, receipt.outId), receipt });
-      return { outcome, kind, subject };
-    }
-    const keys = subjectKeys(this.prefix, subject);
-    const outcome = await recordReceipt(this.scripts, subject, {
-      verificationsKey: keys.verifications,
-      codeKey: keys.code,
-      channelLogKey: keys.sends,
-      phoneLogKey: phoneSendsKey(this.prefix, subject.phone),
-      receipt,
-      retentionMs: this.retentionMs,
-    });
-    return { outcome, kind, subject };
-  }
-
-  private async index(outId: string, target: OutIdTarget): Promise<void> {
-    const key = outIdKey(this.prefix, outId);
-    await this.client
-      .multi()
-      .hset(key, 't', target.kind, 'p', target.subject.phone, 'c', target.subject.channel)
-      .pexpire(key, this.retentionMs)
-      .exec();
+  recordReceipt(receipt: DeliveryReceipt): Promise<ReceiptResult> {
+    return this.verifications.recordReceipt(receipt);
   }
 
   async appendAudit(context: AuditContext, event: AuditEvent): Promise<void> {
