@@ -4,7 +4,9 @@ import { generateSendId, generateVerificationId } from '../src/domain/codes/code
 import type { SendWindow } from '../src/domain/limits/send-window.js';
 import type { CheckCodeInput, Subject } from '../src/domain/store.js';
 import { planNotice, planSend } from '../src/domain/verification/rules.js';
-import { STORE_KINDS, createHarness, type StoreHarness } from './support/stores.js';
+import { connectRedisStore } from '../src/stores/redis/redis-store.js';
+import { parseHostPorts } from '../src/config/redis-topology.js';
+import { STORE_KINDS, TEST_AUDIT, createHarness, requireClusterNodes, requireRedisUrl, type StoreHarness } from './support/stores.js';
 
 function windows(text: string): SendWindow[] {
   const parsed = parseSendLimits(text);
@@ -80,22 +82,37 @@ describe.each(STORE_KINDS)('verification records on the %s store', (kind) => {
     expect((await events(s)).filter((e) => e === 'code.undelivered')).toHaveLength(1);
   });
 
-  it('cancel against a concurrent correct check: at most one of them wins', async () => {
-    for (let round = 0; round < 15; round++) {
-      const s = newSubject();
-      const send = reservation(s, 'H');
-      await send.reserve();
-      await send.commit();
-      const [canceled, checked] = await Promise.all([
-        h.store.cancelVerification(send.plan.sendId, {}),
-        h.store.checkCode(checkInput(s, 'H')),
-      ]);
-      const cancelWon = canceled.found && canceled.canceled;
-      const checkWon = checked.status === 'approved';
-      expect(cancelWon !== checkWon, `round ${round}: cancel ${JSON.stringify(canceled)}, check ${checked.status}`).toBe(true);
-      expect((await h.store.getVerification(send.plan.sendId))?.status).toBe(cancelWon ? 'canceled' : 'approved');
-      if (cancelWon) expect(checked.status).toBe('not_found');
-      else expect(canceled).toEqual({ found: true, canceled: false, status: 'approved' });
+  it('cancel against a concurrent correct check: at most one of them wins (two connections on Redis)', async () => {
+    // On Redis the cancel comes from a second store (its own connection), as from another instance.
+    const other =
+      kind === 'memory'
+        ? h.store
+        : await connectRedisStore(kind === 'redis' ? requireRedisUrl() : { kind: 'cluster', nodes: parseHostPorts('REDIS_CLUSTER_NODES', requireClusterNodes()), tls: false }, {
+            prefix: h.prefix,
+            commandTimeoutMs: 2000,
+            auditKey: `${h.prefix}audit`,
+            audit: TEST_AUDIT,
+            verificationRetentionMs: 1_500,
+          });
+    try {
+      for (let round = 0; round < 15; round++) {
+        const s = newSubject();
+        const send = reservation(s, 'H');
+        await send.reserve();
+        await send.commit();
+        const [canceled, checked] = await Promise.all([
+          other.cancelVerification(send.plan.sendId, {}),
+          h.store.checkCode(checkInput(s, 'H')),
+        ]);
+        const cancelWon = canceled.found && canceled.canceled;
+        const checkWon = checked.status === 'approved';
+        expect(cancelWon !== checkWon, `round ${round}: cancel ${JSON.stringify(canceled)}, check ${checked.status}`).toBe(true);
+        expect((await h.store.getVerification(send.plan.sendId))?.status).toBe(cancelWon ? 'canceled' : 'approved');
+        if (cancelWon) expect(checked.status).toBe('not_found');
+        else expect(canceled).toEqual({ found: true, canceled: false, status: 'approved' });
+      }
+    } finally {
+      if (other !== h.store) await other.close();
     }
   });
 
