@@ -104,8 +104,9 @@ export class RedisStore implements VerificationStore {
 
   async reserveSend(plan: SendPlan): Promise<ReserveSendResult> {
     const { local, remote } = this.split(plan);
-    // Where the verification id (a notice's OutId) leads, its own slot on Cluster: written first, dropped if the send is refused.
-    await this.verifications.index(plan.sendId, { kind: plan.kind, subject: plan.subject });
+    // Where the verification id (a notice's OutId) leads: written by the reserve script on one node; on
+    // Cluster (its own slot) written first and dropped if the send is refused.
+    if (this.cluster) await this.verifications.index(plan.sendId, { kind: plan.kind, subject: plan.subject });
     const outside = await this.reserveRemote(plan, remote);
     let reply;
     try {
@@ -115,6 +116,7 @@ export class RedisStore implements VerificationStore {
         verificationsKey: subjectKeys(this.prefix, plan.subject).verifications,
         maxAttempts: plan.maxAttempts,
         retentionMs: this.retentionMs,
+        index: this.cluster ? undefined : { key: outIdKey(this.prefix, plan.sendId), phone: plan.subject.phone, channel: plan.subject.channel },
         groups: local.map((group) => ({ group, key: this.logKey(plan, group) })),
         outside: remote.map((group, i) => ({ group, verdict: outside[i] as WindowsVerdict })),
         sendId: plan.sendId,
@@ -129,7 +131,7 @@ export class RedisStore implements VerificationStore {
     if (reply.ok) return reply;
     await Promise.all([
       this.undoRemote(plan, remote.filter((_, i) => outside[i]?.refused === undefined)),
-      this.client.del(outIdKey(this.prefix, plan.sendId)),
+      ...(this.cluster ? [this.client.del(outIdKey(this.prefix, plan.sendId))] : []),
     ]);
     const group = [...local, ...remote][reply.group] as LimitGroup;
     return { ok: false, scope: group.scope, window: reply.window, retryAfterMs: reply.retryAfterMs };

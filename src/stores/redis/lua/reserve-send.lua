@@ -12,6 +12,9 @@
 -- verdicts of groups decided elsewhere (Redis Cluster: per-IP and global, in their own slots, reserved
 -- before this script and undone by the caller if this one refuses): count o, then o quadruples
 -- (name, refusing window index or -1, its label, retry-after ms). Groups are numbered in that order.
+-- Last, where the send id leads: '1' then phone and channel, its index being the KEY after the send
+-- logs (one node, Sentinel: written here, only if the send is reserved); '0' none (Cluster: the index
+-- lives in its own slot, written by the caller before this script and dropped if it refuses).
 -- Returns {1, now, expiresAt, resendAt} or {0, refusing group index, refusing window index, retry-after ms}.
 local now = now_ms()
 local kind = ARGV[ARG0 + 1]
@@ -52,6 +55,12 @@ if refused_group >= 0 then
   return reply({0, refused_group, refused_window, retry})
 end
 
+local index_at = at + 1
+if ARGV[index_at] == '1' then
+  local index = KEYS[groups + 3]
+  redis.call('HSET', index, 't', kind, 'p', ARGV[index_at + 1], 'c', ARGV[index_at + 2])
+  redis.call('PEXPIRE', index, retention)
+end
 local resend = 0
 for g = 1, groups do
   redis.call('ZADD', KEYS[2 + g], now, send_id)

@@ -18,6 +18,8 @@ export interface ReserveSendArgs {
   readonly keepMs: number;
   readonly maxAttempts: number;
   readonly retentionMs: number;
+  /** The send id's index, written by the script if the send is reserved (one node, Sentinel); undefined on Cluster. */
+  readonly index: { readonly key: string; readonly phone: string; readonly channel: string } | undefined;
 }
 
 export type ReserveSendReply =
@@ -28,7 +30,7 @@ export type ReserveSendReply =
 export async function reserveSend(runner: ScriptRunner, context: AuditContext, args: ReserveSendArgs): Promise<ReserveSendReply> {
   const reply = await runner.run(
     'reserve-send',
-    [args.codeKey, args.verificationsKey, ...args.groups.map((g) => g.key)],
+    [args.codeKey, args.verificationsKey, ...args.groups.map((g) => g.key), ...(args.index ? [args.index.key] : [])],
     context,
     [
       args.kind,
@@ -45,6 +47,7 @@ export async function reserveSend(runner: ScriptRunner, context: AuditContext, a
         const refused = verdict.refused ?? -1;
         return [group.scope, refused, group.windows[refused]?.label ?? '', verdict.retryAfterMs];
       }),
+      ...(args.index ? ['1', args.index.phone, args.index.channel] : ['0']),
     ],
     () => 4,
   );
