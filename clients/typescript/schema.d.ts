@@ -938,6 +938,8 @@ export interface operations {
                          * @example channel:1/60s
                          */
                         limit?: string;
+                        /** @description The verification the send made (a code send): it reads `unconfirmed`, and its code verifies if the SMS came; with `SMS_SEND_UNCONFIRMED` */
+                        id?: string;
                     } & {
                         [key: string]: unknown;
                     };
@@ -1665,6 +1667,8 @@ export interface operations {
                          * @example channel:1/60s
                          */
                         limit?: string;
+                        /** @description The verification the send made (a code send): it reads `unconfirmed`, and its code verifies if the SMS came; with `SMS_SEND_UNCONFIRMED` */
+                        id?: string;
                     } & {
                         [key: string]: unknown;
                     };
@@ -2071,6 +2075,8 @@ export interface operations {
                         error: "Conflict";
                         /** @description For people; match on `code` */
                         message: string;
+                        /** @description The verification's current status; with `VERIFICATION_NOT_PENDING` */
+                        status?: string;
                     } & {
                         [key: string]: unknown;
                     };

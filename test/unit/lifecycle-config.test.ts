@@ -12,6 +12,8 @@ describe('VERIFICATION_RETENTION and ALIYUN_RECEIPT_TOKEN', () => {
     expect(loadConfig({ VERIFICATION_RETENTION: '7d' }).verificationRetentionMs).toBe(7 * 86_400_000);
     expect(load({ VERIFICATION_RETENTION: 'soon' })).toThrow(/VERIFICATION_RETENTION/);
     expect(load({ VERIFICATION_RETENTION: '10s' })).toThrow(/VERIFICATION_RETENTION.*at least 1m/);
+    expect(load({ VERIFICATION_RETENTION: '2m', CODE_TTL_SECONDS: '300' })).toThrow(/VERIFICATION_RETENTION.*longest code TTL \(300 s/);
+    expect(loadConfig({ VERIFICATION_RETENTION: '5m', CODE_TTL_SECONDS: '300' }).verificationRetentionMs).toBe(300_000);
     expect(load({ ALIYUN_RECEIPT_TOKEN: 'short' })).toThrow(/ALIYUN_RECEIPT_TOKEN.*16/);
     expect(load({ ALIYUN_RECEIPT_TOKEN: 'has a space in it 0123' })).toThrow(/ALIYUN_RECEIPT_TOKEN/);
     expect(loadConfig({ ALIYUN_RECEIPT_TOKEN: 'abcdefghijklmnop' }).receiptToken).toBe('abcdefghijklmnop');
