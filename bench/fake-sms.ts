@@ -2,7 +2,8 @@
  * The Dysmsapi double for the benchmark, in its own process (forked by bench/run.ts).
  * Unlike `npm run fake-sms` it prints nothing per SendSms, and it drops its recorded
  * requests every second so its memory stays flat under load (it still checks every
- * ACS3-HMAC-SHA256 signature and nonce, as Aliyun does). Reports its port over IPC.
+ * ACS3-HMAC-SHA256 signature and nonce, as Aliyun does). Reports its port over IPC, and on request
+ * (`{ stats: n }`) the TCP connections it has accepted (`{ stats: n, connections }`).
  */
 import { FakeDysmsapi } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
 
@@ -22,6 +23,10 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   process.on('disconnect', stop);
+  // bench/run.ts asks for the connections accepted so far around each measured round.
+  process.on('message', (m: unknown) => {
+    if ((m as { stats?: number }).stats !== undefined) process.send?.({ stats: (m as { stats: number }).stats, connections: fake.connectionsAccepted });
+  });
   process.send?.({ port: fake.port });
 }
 

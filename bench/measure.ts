@@ -10,7 +10,8 @@ import { BENCH_DIR, CHANNEL, CHECK_PHONE_BASE, ROOT, WRONG_CODE } from './common
 import type { LoadKind, LoadResult, LoadSpec } from './load.js';
 import type { Options } from './options.js';
 import type { Population } from './redis-memory.js';
-import { cpuSeconds, machineBusySeconds, own, peakRssBytes, rssBytes, stop, syscallCounts, type Started } from './procs.js';
+import { cpuSeconds, machineBusySeconds, maxProcessRssBytes, own, peakRssBytes, rssBytes, stop, syscallCounts, type Started } from './procs.js';
+import { perRequest, redisCounters, type RedisCounters, type RedisPerRequest } from './redis-stats.js';
 import { profileBaseOf, type Env } from './service.js';
 
 export interface Measured {
@@ -24,6 +25,10 @@ export interface Measured {
   cpu: { service: number; redis: number; fake: number; load: number; other: number };
   /** The service's read/write system calls per answered request during the measured round. */
   syscallsPerRequest: { reads: number; writes: number };
+  /** Redis CPU and commands per answered request (INFO cpu / INFO commandstats deltas). */
+  redis: RedisPerRequest;
+  /** TCP connections the Dysmsapi double accepted: during warm-up + measured round, and during the measured round. */
+  providerConnections: { total: number; measured: number };
 }
 
 export interface WorkloadOutcome {
@@ -48,6 +53,10 @@ export interface WorkloadOutcome {
   /** Service CPU per answered request (µs): the number that decides throughput once it is CPU-bound. */
   serviceCpuUsPerRequest: number;
   syscallsPerRequest: Measured['syscallsPerRequest'];
+  redis: RedisPerRequest;
+  providerConnections: Measured['providerConnections'];
+  /** The largest RSS of one process of the tree (with WORKERS: per process), bytes. */
+  maxProcessRssBytes: number;
   /** From the service's own /metrics right after the round (prom-client default metrics), bytes. */
   heap?: { heapTotal: number; heapUsed: number; external: number };
   serviceLogLines: number;
@@ -57,7 +66,8 @@ export interface WorkloadOutcome {
 }
 
 /** Runs one LoadSpec in a forked autocannon process; samples CPU of the others around the measured round. */
-function runLoadProcess(spec: LoadSpec, servicePid: number, env: Env): Promise<Measured> {
+async function runLoadProcess(spec: LoadSpec, servicePid: number, env: Env): Promise<Measured> {
+  const connectionsAtStart = await env.fakeConnections();
   const child = own(
     fork(join(BENCH_DIR, 'load.ts'), [], {
       cwd: ROOT,
@@ -70,6 +80,8 @@ function runLoadProcess(spec: LoadSpec, servicePid: number, env: Env): Promise<M
   return new Promise<Measured>((resolvePromise, reject) => {
     let before = { service: 0, redis: 0, fake: 0, machine: 0, self: 0 };
     let syscallsBefore = { reads: 0, writes: 0 };
+    let redisBefore: Promise<RedisCounters> = redisCounters(env.redisClient);
+    let connectionsBefore: Promise<number> = Promise.resolve(connectionsAtStart);
     const selfCpu = (): number => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1e6;
@@ -95,6 +107,8 @@ function runLoadProcess(spec: LoadSpec, servicePid: number, env: Env): Promise<M
         startUs = monotonicUs();
         before = { service: cpuSeconds(servicePid), redis: cpuSeconds(redisPid), fake: cpuSeconds(env.fakePid), machine: machineBusySeconds(), self: selfCpu() };
         syscallsBefore = syscallCounts(servicePid);
+        redisBefore = redisCounters(env.redisClient);
+        connectionsBefore = env.fakeConnections();
         return;
       }
       if (m.ok && m.result) {
@@ -112,10 +126,24 @@ function runLoadProcess(spec: LoadSpec, servicePid: number, env: Env): Promise<M
         const syscalls = syscallCounts(servicePid);
         const per = (n: number): number => Math.round((n / Math.max(1, m.result?.requests ?? 1)) * 100) / 100;
         const syscallsPerRequest = { reads: per(syscalls.reads - syscallsBefore.reads), writes: per(syscalls.writes - syscallsBefore.writes) };
-        finish(undefined, { load: m.result, windowUs: [startUs, monotonicUs()], cpu, syscallsPerRequest });
+        const windowUs: [number, number] = [startUs, monotonicUs()];
+        const result = m.result;
+        reported = true;
+        Promise.all([redisBefore, redisCounters(env.redisClient), connectionsBefore, env.fakeConnections()]).then(
+          ([redisStart, redisEnd, connStart, connEnd]) => {
+            const redis = perRequest(redisStart, redisEnd, result.requests);
+            const providerConnections = { total: connEnd - connectionsAtStart, measured: connEnd - connStart };
+            finish(undefined, { load: result, windowUs, cpu, syscallsPerRequest, redis, providerConnections });
+          },
+          (error: unknown) => finish(error instanceof Error ? error : new Error(String(error))),
+        );
       } else finish(new Error(`load generator failed: ${m.error ?? 'unknown error'}`));
     });
-    child.once('exit', (code) => finish(new Error(`load generator exited with ${code} before reporting`)));
+    // Once it has reported, the load generator exits while the Redis and double counters are still being read.
+    let reported = false;
+    child.once('exit', (code) => {
+      if (!reported) finish(new Error(`load generator exited with ${code} before reporting`));
+    });
     child.once('error', (error) => finish(error));
     child.send(spec);
   });
@@ -129,6 +157,7 @@ function outcomeOf(
   measured: Measured,
   rss: number,
   peak: number,
+  maxProcessRss: number,
   logLines: number,
 ): WorkloadOutcome {
   const { load } = measured;
@@ -155,6 +184,9 @@ function outcomeOf(
     cpuSec: measured.cpu,
     serviceCpuUsPerRequest: Math.round((measured.cpu.service * 1e6) / Math.max(1, load.requests)),
     syscallsPerRequest: measured.syscallsPerRequest,
+    redis: measured.redis,
+    providerConnections: measured.providerConnections,
+    maxProcessRssBytes: maxProcessRss,
     serviceLogLines: logLines,
   };
 }
@@ -193,7 +225,7 @@ export async function measureServer(
   }
   const rss = rssBytes(server.pid);
   const peak = peakRssBytes(server.pid);
-  const outcome = outcomeOf(name, description, store, expected, measured, rss, peak, server.output.lines - linesBefore);
+  const outcome = outcomeOf(name, description, store, expected, measured, rss, peak, maxProcessRssBytes(server.pid), server.output.lines - linesBefore);
   const heap = await heapOf(server.url);
   return heap ? { ...outcome, heap } : outcome;
 }

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BENCH_DIR } from './common.js';
 
-export type WorkloadName = 'baseline' | 'send' | 'check' | 'flow' | 'check-memory';
-export const ALL_WORKLOADS: WorkloadName[] = ['baseline', 'send', 'check', 'flow', 'check-memory'];
+export type WorkloadName = 'baseline' | 'send' | 'send-log' | 'check' | 'flow' | 'check-memory';
+export const ALL_WORKLOADS: WorkloadName[] = ['baseline', 'send', 'send-log', 'check', 'flow', 'check-memory'];
 
 export interface Options {
   durationSec: number;

@@ -159,6 +159,11 @@ export function rssBytes(pid: number): number {
   return processTree(pid).reduce((sum, p) => sum + statusField(p, 'VmRSS'), 0);
 }
 
+/** The largest VmRSS of one process among the process and its descendants (per worker with WORKERS), bytes. */
+export function maxProcessRssBytes(pid: number): number {
+  return Math.max(0, ...processTree(pid).map((p) => statusField(p, 'VmRSS')));
+}
+
 /** Peak RSS (VmHWM) in bytes, summed over the process and its descendants. */
 export function peakRssBytes(pid: number): number {
   return processTree(pid).reduce((sum, p) => sum + statusField(p, 'VmHWM'), 0);

@@ -26,7 +26,7 @@ import { buildService, type Env } from './service.js';
 import { runWorkersScaling, runWorkload } from './workloads.js';
 
 /** Forks the Dysmsapi double (bench/fake-sms.ts) and resolves with its port once it listens. */
-async function startFakeSms(): Promise<{ pid: number; port: number; stop: () => Promise<void> }> {
+async function startFakeSms(): Promise<{ pid: number; port: number; connections: () => Promise<number>; stop: () => Promise<void> }> {
   const fake = own(fork(join(BENCH_DIR, 'fake-sms.ts'), [], { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const port = await new Promise<number>((resolvePort, reject) => {
     const timer = setTimeout(() => reject(new Error('the Dysmsapi double did not start within 20 s')), 20_000);
@@ -36,7 +36,25 @@ async function startFakeSms(): Promise<{ pid: number; port: number; stop: () => 
     });
     fake.once('exit', (code) => reject(new Error(`the Dysmsapi double exited with ${code}`)));
   });
-  return { pid: fake.pid as number, port, stop: () => stop(fake, 2000) };
+  let asked = 0;
+  const connections = (): Promise<number> =>
+    new Promise<number>((resolveCount, reject) => {
+      const id = ++asked;
+      const timer = setTimeout(() => {
+        fake.off('message', onMessage);
+        reject(new Error('the Dysmsapi double did not report its connections within 5 s'));
+      }, 5000);
+      const onMessage = (m: unknown): void => {
+        const reply = m as { stats?: number; connections?: number };
+        if (reply.stats !== id) return;
+        clearTimeout(timer);
+        fake.off('message', onMessage);
+        resolveCount(reply.connections ?? 0);
+      };
+      fake.on('message', onMessage);
+      fake.send({ stats: id });
+    });
+  return { pid: fake.pid as number, port, connections, stop: () => stop(fake, 2000) };
 }
 
 async function main(): Promise<number> {
@@ -53,14 +71,15 @@ async function main(): Promise<number> {
   watchdog.unref();
 
   buildService();
-  log(`machine: ${JSON.stringify(machine())}`);
+  const machineAtStart = machine();
+  log(`machine: ${JSON.stringify(machineAtStart)}`);
   const redis = await spawnRedisServer();
   own(redis.process);
   log(`redis-server on ${redis.url}`);
   const redisClient = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   const fake = await startFakeSms();
   log(`Dysmsapi double on 127.0.0.1:${fake.port}`);
-  const env: Env = { redis, redisClient, fakePort: fake.port, fakePid: fake.pid };
+  const env: Env = { redis, redisClient, fakePort: fake.port, fakePid: fake.pid, fakeConnections: fake.connections };
 
   const results: WorkloadOutcome[] = [];
   const memory: { value?: RedisMemory } = {};
@@ -71,7 +90,7 @@ async function main(): Promise<number> {
       results.push(await runWorkload(name, env, options, memory));
       const r = results[results.length - 1] as WorkloadOutcome;
       const heap = r.heap ? `, V8 heap ${(r.heap.heapUsed / 2 ** 20).toFixed(0)}/${(r.heap.heapTotal / 2 ** 20).toFixed(0)} MB used/total, external ${(r.heap.external / 2 ** 20).toFixed(0)} MB` : '';
-      log(`${name}: ${r.requestsPerSec} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, RSS ${(r.rssBytes / 2 ** 20).toFixed(1)} MB${heap}, ${r.serviceCpuUsPerRequest} µs CPU/request`);
+      log(`${name}: ${r.requestsPerSec} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, errors ${r.errors}, RSS ${(r.rssBytes / 2 ** 20).toFixed(1)} MB${heap}, ${r.serviceCpuUsPerRequest} µs Node CPU/request, ${r.redis.cpuUs} µs Redis CPU/request, ${r.redis.calls} Redis commands/request, ${r.providerConnections.total} provider connections`);
     } catch (error) {
       failures++;
       const message = error instanceof Error ? error.message : String(error);
@@ -108,14 +127,15 @@ async function main(): Promise<number> {
       log(`default-limits memory FAILED: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-  const targetList = targets(results, memory.value, memoryDefaults);
-  printTable(results, memory.value, memoryDefaults, targetList, options);
+  const targetList = targets(results, memory.value, memoryDefaults, scaling);
+  printTable(results, scaling ?? [], memory.value, memoryDefaults, targetList, options);
   if (scaling) printScaling(scaling);
   else if (scalingNote) process.stdout.write(`\nScaling with WORKERS: ${scalingNote}\n`);
   const summary = {
     version: 1,
     at: new Date().toISOString(),
-    machine: machine(),
+    machine: machineAtStart,
+    loadAverageAtEnd: machine().loadAverage,
     options: { durationSec: options.durationSec, connections: options.connections, warmupSec: options.warmupSec, phones: options.phones },
     results,
     redisMemory: memory.value,

@@ -20,12 +20,16 @@ export interface Env {
   redisClient: Redis;
   fakePort: number;
   fakePid: number;
+  /** TCP connections the Dysmsapi double has accepted since it started. */
+  fakeConnections: () => Promise<number>;
 }
 
 export interface ServiceOverrides {
   redis: boolean;
   exposeCode: boolean;
   workers?: number;
+  /** SMS_PROVIDER=log: no provider call. */
+  logProvider?: boolean;
   /** The service's default limits (for the Redis memory figure under the production configuration). */
   defaultLimits?: boolean;
 }
@@ -59,6 +63,7 @@ function serviceEnv(env: Env, overrides: ServiceOverrides): Record<string, strin
     EXPOSE_CODE: overrides.exposeCode ? 'true' : 'false',
     ...(overrides.redis ? { REDIS_URL: env.redis.url } : {}),
     ...(overrides.workers !== undefined ? { WORKERS: String(overrides.workers) } : {}),
+    ...(overrides.logProvider ? { SMS_PROVIDER: 'log' } : {}),
   };
 }
 

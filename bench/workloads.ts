@@ -8,6 +8,7 @@ import { startBaseline, startService, withServer, type Env } from './service.js'
 const DESCRIPTIONS: Record<WorkloadName, string> = {
   baseline: 'bare Fastify route, one EVALSHA (INCR) on the same Redis',
   send: 'POST /v1/verifications, a new phone every request (Aliyun SDK → local double)',
+  'send-log': 'the send workload with SMS_PROVIDER=log (no provider call: the service and store alone, as issue 13 measured)',
   check: `POST /v1/verifications/check, wrong code, random one of N phones holding codes (Redis)`,
   flow: 'send, then check the right code (EXPOSE_CODE=true), chained per connection',
   'check-memory': 'the check workload on the in-memory store (no REDIS_URL)',
@@ -25,6 +26,11 @@ export async function runWorkload(name: WorkloadName, env: Env, options: Options
       return withServer(
         () => startService(env, name, options, { redis: true, exposeCode: false }),
         (server) => measureServer(server, env, spec(options, 'send', server.url, SEND_PHONE_BASE), name, DESCRIPTIONS[name], 'redis', [201]),
+      );
+    case 'send-log':
+      return withServer(
+        () => startService(env, name, options, { redis: true, exposeCode: false, logProvider: true }),
+        (server) => measureServer(server, env, spec(options, 'send', server.url, SEND_PHONE_BASE + 20_000_000), name, DESCRIPTIONS[name], 'redis', [201]),
       );
     case 'flow':
       return withServer(

@@ -1,41 +1,40 @@
 import { performance } from 'node:perf_hooks';
 import type { SmsProvider } from '../domain/sms-provider.js';
 import type { VerificationStore } from '../domain/store.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics, OperationMetrics, ProviderCallMetrics } from './metrics.js';
 
 /**
  * The provider, with every `send` timed by provider and result and every failure counted by the
- * provider's error code. Everything else passes through to the provider unchanged.
+ * provider's error code (children of the provider's label, bound once). Every other method and
+ * property is the provider's own.
  */
 export function instrumentSmsProvider(provider: SmsProvider, metrics: Metrics): SmsProvider {
-  const send: SmsProvider['send'] = async (message) => {
-    const started = performance.now();
-    const seconds = (): number => (performance.now() - started) / 1000;
-    try {
-      const outcome = await provider.send(message);
-      metrics.observeProviderCall(provider.name, outcome.ok ? 'ok' : outcome.failure, seconds());
-      if (!outcome.ok) metrics.countProviderError(provider.name, outcome.providerCode);
-      return outcome;
-    } catch (error) {
-      metrics.observeProviderCall(provider.name, 'error', seconds());
-      metrics.countProviderError(provider.name, error instanceof Error ? error.name : 'UnknownError');
-      throw error;
-    }
-  };
-  return new Proxy(provider, {
-    get(target, property) {
-      if (property === 'send') return send;
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+  const calls = metrics.providerCalls(provider.name);
+  const send = (message: Parameters<SmsProvider['send']>[0]): Promise<Awaited<ReturnType<SmsProvider['send']>>> =>
+    timedSend(provider, message, calls, performance.now());
+  return forwarding(provider, (name) => (name === 'send' ? send : calling(provider, name)));
+}
+
+async function timedSend(provider: SmsProvider, message: Parameters<SmsProvider['send']>[0], calls: ProviderCallMetrics, started: number) {
+  try {
+    const outcome = await provider.send(message);
+    calls.observe(outcome.ok ? 'ok' : outcome.failure, (performance.now() - started) / 1000);
+    if (!outcome.ok) calls.countError(outcome.providerCode);
+    return outcome;
+  } catch (error) {
+    calls.observe('error', (performance.now() - started) / 1000);
+    calls.countError(error instanceof Error ? error.name : 'UnknownError');
+    throw error;
+  }
 }
 
 /**
  * The store, with every method that returns a promise timed by operation (the method's name) and
- * every rejection counted. A Proxy, so methods added to the interface later are measured too; the
- * audit reader's methods count as `audit.<name>`. Methods run on the store itself (not the proxy),
- * so private fields keep working.
+ * every rejection counted; the audit reader's methods count as `audit.<name>`. The methods are found
+ * once, here (the store's own and its prototype chain's, so methods added to the interface later are
+ * measured too), each wrapped with its operation's metric children bound in advance: no Proxy and no
+ * label objects per call. Each call reads the method from the store and runs it on the store itself,
+ * so private fields, methods replaced later and Proxy stores (tests) keep working.
  */
 export function instrumentStore(store: VerificationStore, metrics: Metrics): VerificationStore {
   return instrumentAsyncMethods(store, metrics, '', { audit: (reader) => instrumentAsyncMethods(reader, metrics, 'audit.') });
@@ -47,55 +46,76 @@ function instrumentAsyncMethods<T extends object>(
   prefix: string,
   nested: Record<string, (value: object) => object> = {},
 ): T {
-  const wrapped = new Map<string, { readonly source: unknown; readonly result: unknown }>();
-  return new Proxy(target, {
-    get(object, property) {
-      const value: unknown = Reflect.get(object, property, object);
-      if (typeof property !== 'string') return value;
-      const cached = wrapped.get(property);
-      if (cached && cached.source === value) return cached.result;
-      let result: unknown = value;
-      const wrapNested = nested[property];
-      if (wrapNested && value !== null && typeof value === 'object') {
-        result = wrapNested(value);
-      } else if (typeof value === 'function') {
-        result = timed(prefix + property, value as (...args: unknown[]) => unknown, object, metrics);
-      }
-      wrapped.set(property, { source: value, result });
-      return result;
-    },
-  });
+  const result = forwarding(target, (name) => timed(metrics.storeOperation(prefix + name), target, name));
+  for (const [name, wrap] of Object.entries(nested)) {
+    let source: unknown;
+    let wrapped: unknown;
+    Object.defineProperty(result, name, {
+      enumerable: true,
+      get: () => {
+        const value: unknown = Reflect.get(target, name, target);
+        if (value === null || typeof value !== 'object') return value;
+        if (value !== source) {
+          source = value;
+          wrapped = wrap(value);
+        }
+        return wrapped;
+      },
+    });
+  }
+  return result;
 }
 
-function timed(
-  operation: string,
-  method: (...args: unknown[]) => unknown,
-  self: object,
-  metrics: Metrics,
-): (...args: unknown[]) => unknown {
+/**
+ * A plain object standing for `target`: each method (own or inherited, found now) replaced by what
+ * `wrapMethod` makes of its name, every other property read from `target` when it is read.
+ */
+function forwarding<T extends object>(target: T, wrapMethod: (name: string) => unknown): T {
+  const result: Record<string, unknown> = {};
+  const seen = new Set<string>();
+  for (let object: object | null = target; object && object !== Object.prototype; object = Object.getPrototypeOf(object) as object | null) {
+    for (const name of Object.getOwnPropertyNames(object)) {
+      if (seen.has(name) || name === 'constructor') continue;
+      seen.add(name);
+      const descriptor = Object.getOwnPropertyDescriptor(object, name) as PropertyDescriptor;
+      if (typeof descriptor.value === 'function') {
+        result[name] = wrapMethod(name);
+      } else {
+        Object.defineProperty(result, name, { enumerable: true, configurable: true, get: () => Reflect.get(target, name, target) });
+      }
+    }
+  }
+  return result as T;
+}
+
+/** Calls `target[name]` as read at each call (as a Proxy would: a method replaced later, or made by a Proxy target, is the one called). */
+function calling(target: object, name: string): (...args: unknown[]) => unknown {
+  return (...args) => (Reflect.get(target, name, target) as (...a: unknown[]) => unknown).apply(target, args);
+}
+
+function timed(operation: OperationMetrics, target: object, name: string): (...args: unknown[]) => unknown {
   return function (this: unknown, ...args: unknown[]): unknown {
     const started = performance.now();
-    const done = (failed: boolean): void =>
-      metrics.observeStoreOperation(operation, (performance.now() - started) / 1000, failed);
     let result: unknown;
     try {
-      result = method.apply(self, args);
+      result = (Reflect.get(target, name, target) as (...a: unknown[]) => unknown).apply(target, args);
     } catch (error) {
-      done(true);
+      operation.observe(started, true);
       throw error;
     }
-    if (!isThenable(result)) return result;
-    return Promise.resolve(result).then(
-      (value) => {
-        done(false);
-        return value;
-      },
-      (error: unknown) => {
-        done(true);
-        throw error;
-      },
-    );
+    return isThenable(result) ? settle(result, operation, started) : result;
   };
+}
+
+async function settle(result: PromiseLike<unknown>, operation: OperationMetrics, started: number): Promise<unknown> {
+  try {
+    const value = await result;
+    operation.observe(started, false);
+    return value;
+  } catch (error) {
+    operation.observe(started, true);
+    throw error;
+  }
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import type { SendWindow } from '../domain/limits/send-window.js';
 import { BREAKER_STATES, type BreakerState } from '../providers/circuit-breaker.js';
@@ -12,6 +13,18 @@ import type {
 } from '../domain/verification/verification-service.js';
 
 export { instrumentSmsProvider, instrumentStore } from './instrument.js';
+
+/** One store operation's duration and error children, bound once (see `Metrics.storeOperation`). */
+export interface OperationMetrics {
+  /** `started`: `performance.now()` when the operation began. */
+  observe(started: number, failed: boolean): void;
+}
+
+/** One provider's call metrics, its label bound once (see `Metrics.providerCalls`). */
+export interface ProviderCallMetrics {
+  observe(result: string, seconds: number): void;
+  countError(code: string): void;
+}
 
 /**
  * What the service counts, on a registry of its own (not prom-client's global one), so that
@@ -184,10 +197,23 @@ export class Metrics implements VerificationObserver {
     }
   }
 
+  /**
+   * Per (route, method, status): the request counter's and the duration histogram's children, bound on
+   * first use. Routes are patterns and statuses a small set, so the map stays small; past 1,000 entries
+   * (something unexpected) it stops growing and the rest go through label objects.
+   */
+  private readonly httpChildren = new Map<string, { count: { inc(): void }; duration: { observe(seconds: number): void } }>();
+
   observeHttp(route: string, method: string, statusCode: number, seconds: number): void {
-    const labels = { route: safeLabel(route), method: safeLabel(method), status_code: String(statusCode) };
-    this.httpRequests.inc(labels);
-    this.httpDuration.observe(labels, seconds);
+    const key = `${method} ${statusCode} ${route}`;
+    let children = this.httpChildren.get(key);
+    if (!children) {
+      const labels = { route: safeLabel(route), method: safeLabel(method), status_code: String(statusCode) };
+      children = { count: this.httpRequests.labels(labels), duration: this.httpDuration.labels(labels) };
+      if (this.httpChildren.size < 1000) this.httpChildren.set(key, children);
+    }
+    children.count.inc();
+    children.duration.observe(seconds);
   }
 
   codeSent(result: SendCodeResult): void {
@@ -214,18 +240,26 @@ export class Metrics implements VerificationObserver {
     }
   }
 
-  observeProviderCall(provider: string, result: string, seconds: number): void {
-    this.providerDuration.observe({ provider: safeLabel(provider), result: safeLabel(result) }, seconds);
-  }
-
-  countProviderError(provider: string, code: string): void {
-    this.providerErrors.inc({ provider: safeLabel(provider), code: safeLabel(code) });
-  }
-
-  observeStoreOperation(operation: string, seconds: number, failed: boolean): void {
+  /** `store_operation_duration_seconds` and `store_errors_total` of one operation, bound once. */
+  storeOperation(operation: string): OperationMetrics {
     const labels = { operation: safeLabel(operation) };
-    this.storeDuration.observe(labels, seconds);
-    if (failed) this.storeErrors.inc(labels);
+    const duration = this.storeDuration.labels(labels);
+    const errors = this.storeErrors.labels(labels);
+    return {
+      observe: (started, failed) => {
+        duration.observe((performance.now() - started) / 1000);
+        if (failed) errors.inc();
+      },
+    };
+  }
+
+  /** `sms_provider_request_duration_seconds` and `sms_provider_errors_total` of one provider. */
+  providerCalls(provider: string): ProviderCallMetrics {
+    const name = safeLabel(provider);
+    return {
+      observe: (result, seconds) => this.providerDuration.observe({ provider: name, result: safeLabel(result) }, seconds),
+      countError: (code) => this.providerErrors.inc({ provider: name, code: safeLabel(code) }),
+    };
   }
 
   private collectBreakers(): void {
