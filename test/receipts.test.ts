@@ -71,8 +71,11 @@ describe.each(STORE_KINDS)('delivery receipts (Aliyun SmsReport) on the %s store
 
   it('acknowledges an unknown out_id and counts it; answers 400 {"code":1} for a malformed body', async () => {
     t = await buildTestApp(kind, { ALIYUN_RECEIPT_TOKEN: TOKEN });
-    expect(await push([report('0123456789abcdef0123456789abcdef', true), report('', false)])).toMatchObject({ status: 200, body: { code: 0 } });
-    expect((await t.app.inject({ url: '/metrics' })).body).toMatch(/sms_receipts_total\{result="unknown",error_code="DELIVERED"\} 1/);
+    expect(await push([report('0123456789abcdef0123456789abcdef', true), report('', false), report('{+8613800000000}:login:code', true)])).toMatchObject({
+      status: 200,
+      body: { code: 0 },
+    });
+    expect((await t.app.inject({ url: '/metrics' })).body).toMatch(/sms_receipts_total\{result="unknown",error_code="DELIVERED"\} 2/);
     for (const bad of ['not json', '{"out_id":"x"}', '[1]', JSON.stringify([{ out_id: 'x', success: 'maybe' }])]) {
       const answer = await push(bad);
       expect(answer.status).toBe(400);

@@ -3,6 +3,9 @@ import { orUnavailable } from '../store-unavailable.js';
 import type { VerificationKit } from './kit.js';
 import type { ReceiptReport } from './types.js';
 
+/** What the service sends as OutId: a verification id (hex) or a notice's send id (hex and base36). */
+const OUT_ID = /^[0-9a-z]{1,64}$/;
+
 /**
  * Delivery reports (Aliyun SmsReport): each is matched by its OutId and recorded by the store in one
  * step (rules.ts receiptOutcome). All of a batch are recorded, or the store is unavailable and the
@@ -11,7 +14,8 @@ import type { ReceiptReport } from './types.js';
 export async function recordReceipts(kit: VerificationKit, reports: readonly ReceiptReport[]): Promise<ReceiptResult[]> {
   const results: ReceiptResult[] = [];
   for (const report of reports) {
-    const result = await orUnavailable(kit.deps.store.recordReceipt(report));
+    // An OutId the service never makes is nobody's: no store key is built from it.
+    const result: ReceiptResult = OUT_ID.test(report.outId) ? await orUnavailable(kit.deps.store.recordReceipt(report)) : { outcome: 'unknown' };
     kit.deps.observer?.receiptRecorded?.(report, result);
     results.push(result);
   }
