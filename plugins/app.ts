@@ -13,6 +13,7 @@ import health from './routes/health/index.js';
 import idempotency, { inFlightBoundMs } from './hooks/idempotency.js';
 import idempotencyStore from './decorators/idempotency.js';
 import legacyRoutes from './routes/legacy/index.js';
+import receiptRoutes from './routes/receipts/index.js';
 import metrics from './decorators/metrics.js';
 import requestId, { requestIdGenerator } from './hooks/request-id.js';
 import smsPlugin from './decorators/sms.js';
@@ -66,6 +67,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   await app.register(legacyRoutes, { config });
   await app.register(v1Routes, { config });
   await app.register(auditRoutes);
+  if (config.receiptToken) await app.register(receiptRoutes, { token: config.receiptToken });
   return app;
 }
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Errors } from '../plugins/hooks/errors.js';
 import { buildTestApp, type TestApp } from './support/app.js';
 
-/** Every (METHOD path) the app serves, read from Fastify's own route tree, HEAD aside. */
+/** Every (METHOD path) the app serves, read from Fastify's own route tree, HEAD aside; parameters as OpenAPI writes them (`{id}`). */
 function appRoutes(app: FastifyInstance): string[] {
   const routes: string[] = [];
   const stack: string[] = [];
@@ -14,7 +14,8 @@ function appRoutes(app: FastifyInstance): string[] {
     const path = (stack[depth - 1] ?? '') + (match[2] as string);
     stack[depth] = path;
     stack.length = depth + 1;
-    for (const method of (match[3] as string).split(', ')) if (method !== 'HEAD') routes.push(`${method} ${path}`);
+    const documented = path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+    for (const method of (match[3] as string).split(', ')) if (method !== 'HEAD') routes.push(`${method} ${documented}`);
   }
   return routes;
 }
@@ -28,6 +29,8 @@ const EXPECTED = [
   'POST /sms_message/sendNotice',
   'POST /v1/verifications',
   'POST /v1/verifications/check',
+  'GET /v1/verifications/{id}',
+  'POST /v1/verifications/{id}/cancel',
   'POST /v1/notifications',
   'GET /v1/audit',
 ];

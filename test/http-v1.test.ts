@@ -20,7 +20,15 @@ describe.each(STORE_KINDS)('v1 API on the %s store', (kind) => {
     const before = Date.now();
     const res = await send('13800000000');
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ phone: PHONE, channel: 'login', expiresAt: expect.any(String) });
+    expect(res.body).toEqual({
+      phone: PHONE,
+      channel: 'login',
+      expiresAt: expect.any(String),
+      // Issue 12: the verification resource's id, status and resend time.
+      id: expect.any(String),
+      status: 'pending',
+      resendAvailableAt: expect.any(String),
+    });
     if (kind === 'redis') {
       const expires = Date.parse(res.body.expiresAt);
       expect(expires - before).toBeGreaterThan(299_000);

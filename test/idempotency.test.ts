@@ -212,7 +212,8 @@ describe('Idempotency-Key records on Redis', () => {
       (doc.paths[path].post.parameters ?? []).filter((p: { in: string; name: string }) => p.in === 'header' && p.name === 'idempotency-key');
     expect(headerOf('/v1/verifications')).toHaveLength(1);
     expect(headerOf('/v1/notifications')).toHaveLength(1);
-    expect(headerOf('/v1/verifications/check')).toHaveLength(0);
+    // Issue 12 §2: checks honour the key too (recorded with the decision in the check script, not under idem:).
+    expect(headerOf('/v1/verifications/check')).toHaveLength(1);
   });
 });
 

@@ -14,6 +14,8 @@ interface Operation {
 const OPERATION_IDS = {
   'POST /v1/verifications': 'sendVerification',
   'POST /v1/verifications/check': 'checkVerification',
+  'GET /v1/verifications/{id}': 'getVerification',
+  'POST /v1/verifications/{id}/cancel': 'cancelVerification',
   'POST /v1/notifications': 'sendNotification',
   'GET /v1/audit': 'readAudit',
   'POST /sms_message/getVerificationCode': 'legacySendVerification',

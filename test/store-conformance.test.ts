@@ -306,9 +306,16 @@ describe('redis store key layout', () => {
     await h.store.commitSend(planSend({ ...finish, codeHash: 'H' }), {});
     await h.store.checkCode({ subject: s, context: ctx(s), codeHash: 'X', maxAttempts: 5, checkId: 'c1', failureLimits: [] });
     const keys = (await keysWithPrefix(admin, h.prefix)).sort();
-    const phoneKeys = [`${h.prefix}{+8613812345678}:login:code`, `${h.prefix}{+8613812345678}:login:sends`];
-    expect(keys).toEqual([`${h.prefix}audit`, ...phoneKeys]);
-    for (const key of phoneKeys) {
+    const phoneKeys = [
+      `${h.prefix}{+8613812345678}:login:code`,
+      `${h.prefix}{+8613812345678}:login:sends`,
+      // Issue 12: the verification records (kept VERIFICATION_RETENTION), in the phone's slot too.
+      `${h.prefix}{+8613812345678}:login:ver`,
+    ];
+    // Issue 12: where the verification id leads (its own slot on Cluster), with a TTL as well.
+    const index = `${h.prefix}out:id1`;
+    expect(keys).toEqual([`${h.prefix}audit`, index, ...phoneKeys].sort());
+    for (const key of [...phoneKeys, index]) {
       const ttl = await admin.pttl(key);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(86_400_000);

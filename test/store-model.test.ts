@@ -13,7 +13,9 @@ import { TEST_AUDIT, requireClusterNodes, requireRedisUrl, uniquePrefix } from '
 /**
  * Model-based proof that every store follows the same rules (src/domain/verification/rules.ts):
  * random sequences of reserves (codes and notices), commits (sent or unconfirmed, with the limits an
- * unconfirmed send then fills), releases, checks (per client IP too) and clock steps run on the memory store,
+ * unconfirmed send then fills), releases, checks (per client IP too; by phone and channel, by
+ * verification id, with idempotency keys), cancels, status reads, delivery reports and clock steps
+ * run on the memory store,
  * one Redis and the 3-primary Cluster, with every limit family on and counts small enough that
  * refusals happen. Every answer and every audit event (its fields) must be the same on all three.
  * Time is a logical clock all three stores decide at (the Redis stores take it through their
@@ -86,6 +88,7 @@ const planOf = (send: Send): SendPlan =>
     sendId: send.sendId,
     codeHash: send.hash,
     codeTtlMs: CHANNELS[send.subject.channel as ChannelName].ttlMs,
+    maxAttempts: MAX_ATTEMPTS,
     limits: limitsOf(send.subject, send.ip),
   });
 
@@ -189,20 +192,27 @@ class ReleaseUnreserved implements fc.AsyncCommand<Model, Real> {
   toString = () => `releaseUnreserved(${PHONES[this.phone]}, ${this.channel}, ip ${IPS[this.ip] ?? 'none'})`;
 }
 
-/** A check from client `ip` (IP_CHECK_LIMITS) with the code of one of the subject's sends (`pick`), or a wrong one. */
+/**
+ * A check from client `ip` (IP_CHECK_LIMITS) with the code of one of the subject's sends (`pick`), or a
+ * wrong one; `byId`: by that send's verification id instead of the current code; `key`: with one of
+ * two idempotency keys.
+ */
 class Check implements fc.AsyncCommand<Model, Real> {
   constructor(
     readonly phone: number,
     readonly channel: ChannelName,
     readonly pick: number | 'wrong',
     readonly ip = 0,
+    readonly byId = false,
+    readonly key: string | undefined = undefined,
   ) {}
   check = () => true;
   async run(model: Model, real: Real): Promise<void> {
     model.counter += 1;
     const subject = subjectOf(this.phone, this.channel);
     const own = model.sends.filter((s) => s.kind === 'code' && s.subject.phone === subject.phone && s.subject.channel === subject.channel);
-    const hash = this.pick === 'wrong' || own.length === 0 ? 'WRONG' : (own[own.length - 1 - (this.pick % own.length)] as Send).hash;
+    const picked = this.pick === 'wrong' || own.length === 0 ? undefined : (own[own.length - 1 - (this.pick % own.length)] as Send);
+    const hash = picked?.hash ?? 'WRONG';
     const checkId = `check-${model.counter}`;
     const ip = IPS[this.ip];
     await onEveryStore(real, this.toString(), (store) =>
@@ -214,11 +224,50 @@ class Check implements fc.AsyncCommand<Model, Real> {
         checkId,
         failureLimits: FAILURE_LIMITS,
         ipChecks: ip === undefined ? undefined : { address: ip, windows: IP_CHECK_LIMITS },
+        verificationId: this.byId ? (picked?.sendId ?? own.at(-1)?.sendId ?? 'none') : undefined,
+        idempotencyKey: this.key,
       }),
     );
   }
   toString = () =>
-    `check(${PHONES[this.phone]}, ${this.channel}, ${this.pick === 'wrong' ? 'wrong code' : `code of the ${this.pick}-th latest send`}, ip ${IPS[this.ip] ?? 'none'})`;
+    `check(${PHONES[this.phone]}, ${this.channel}, ${this.pick === 'wrong' ? 'wrong code' : `code of the ${this.pick}-th latest send`}, ip ${IPS[this.ip] ?? 'none'}` +
+    `${this.byId ? ', by id' : ''}${this.key ? `, key ${this.key}` : ''})`;
+}
+
+/** Reads (`get`) or cancels one of the sends, reserved or not (a refused one has no verification). */
+class OnVerification implements fc.AsyncCommand<Model, Real> {
+  private picked: string | undefined;
+  constructor(
+    readonly how: 'get' | 'cancel',
+    readonly pick: number,
+  ) {}
+  check = (model: Readonly<Model>) => model.sends.length > 0;
+  async run(model: Model, real: Real): Promise<void> {
+    const send = model.sends[model.sends.length - 1 - (this.pick % model.sends.length)] as Send;
+    this.picked = send.sendId;
+    await onEveryStore<unknown>(real, this.toString(), (store) =>
+      this.how === 'get' ? store.getVerification(send.sendId) : store.cancelVerification(send.sendId, { ip: '10.0.0.7' }),
+    );
+    await onEveryStore(real, `findOutId after ${this.toString()}`, (store) => store.findOutId(send.sendId));
+  }
+  toString = () => `${this.how}(${this.picked ?? `#${this.pick}`})`;
+}
+
+/** A delivery report for one of the sends (or an unknown OutId), delivered or not, possibly a repeat. */
+class Receipt implements fc.AsyncCommand<Model, Real> {
+  private picked: string | undefined;
+  constructor(
+    readonly pick: number | 'unknown',
+    readonly delivered: boolean,
+  ) {}
+  check = () => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const send = this.pick === 'unknown' || model.sends.length === 0 ? undefined : model.sends[model.sends.length - 1 - (this.pick % model.sends.length)];
+    this.picked = send?.sendId ?? 'unknown-out-id';
+    const receipt = { outId: this.picked, delivered: this.delivered, errorCode: this.delivered ? 'DELIVERED' : 'MK:0001', reportedAt: 1_000 };
+    await onEveryStore(real, this.toString(), (store) => store.recordReceipt(receipt));
+  }
+  toString = () => `receipt(${this.picked ?? `#${this.pick}`}, ${this.delivered ? 'delivered' : 'undelivered'})`;
 }
 
 class Advance implements fc.AsyncCommand<Model, Real> {
@@ -244,6 +293,14 @@ const COMMANDS = [
   fc.tuple(phone, channel, ip).map(([p, c, i]) => new ReleaseUnreserved(p, c, i)),
   fc.tuple(phone, channel, fc.oneof(fc.nat(2), fc.constant('wrong' as const)), ip).map(([p, c, pick, i]) => new Check(p, c, pick, i)),
   fc.tuple(phone, channel, fc.constant('wrong' as const), ip).map(([p, c, pick, i]) => new Check(p, c, pick, i)),
+  fc.tuple(phone, channel, fc.oneof(fc.nat(2), fc.constant('wrong' as const)), ip).map(([p, c, pick, i]) => new Check(p, c, pick, i, true)),
+  fc
+    .tuple(phone, channel, fc.oneof(fc.nat(2), fc.constant('wrong' as const)), fc.constantFrom('k1', 'k2'))
+    .map(([p, c, pick, key]) => new Check(p, c, pick, 2, false, key)),
+  fc.tuple(fc.constantFrom<'get' | 'cancel'>('get', 'cancel'), fc.nat(5)).map(([how, pick]) => new OnVerification(how, pick)),
+  fc.tuple(fc.constantFrom<'get' | 'cancel'>('get', 'cancel'), fc.nat(5)).map(([how, pick]) => new OnVerification(how, pick)),
+  fc.tuple(fc.oneof(fc.nat(5), fc.constant('unknown' as const)), fc.boolean()).map(([pick, delivered]) => new Receipt(pick, delivered)),
+  fc.tuple(fc.nat(5), fc.boolean()).map(([pick, delivered]) => new Receipt(pick, delivered)),
   fc.constantFrom(...STEPS).map((ms) => new Advance(ms)),
 ];
 

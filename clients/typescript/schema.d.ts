@@ -196,7 +196,9 @@ export interface paths {
         put?: never;
         /**
          * Check a verification code (approves it at most once)
-         * @description Needs an API key with the `verify` scope when keys are configured (otherwise `403 FORBIDDEN`).
+         * @description With an `Idempotency-Key`, the key is recorded with the decision in the same atomic step: a retry with the same key and code gets the same decision again (header `Idempotent-Replayed: true`, e.g. the approval instead of `409 OTP_ALREADY_USED`); the same key with another code is checked as a new request. The code is approved once.
+         *
+         *     Needs an API key with the `verify` scope when keys are configured (otherwise `403 FORBIDDEN`).
          *
          *     **Errors** (body `{statusCode, code, error, message}`):
          *
@@ -205,12 +207,14 @@ export interface paths {
          *     | 400 | `INVALID_PHONE` | phone is not a valid mobile number |
          *     | 400 | `INVALID_CODE` | code must be N ASCII digits |
          *     | 400 | `INVALID_INPUT` | N is invalid |
+         *     | 404 | `VERIFICATION_NOT_FOUND` | No verification has this id (or it aged out) |
          *     | 404 | `OTP_NOT_FOUND` | No code was sent to this phone on this channel |
          *     | 410 | `OTP_EXPIRED` | The code has expired; request a new one |
          *     | 409 | `OTP_ALREADY_USED` | The code has already been used |
          *     | 422 | `OTP_MISMATCH` | The code is wrong |
          *     | 429 | `OTP_TOO_MANY_ATTEMPTS` | Too many wrong codes; request a new one |
          *     | 429 | `VERIFY_RATE_LIMITED` | Too many wrong codes for this phone; retry after N seconds |
+         *     | 400 | `INVALID_IDEMPOTENCY_KEY` | Idempotency-Key must be 1 to 255 printable ASCII characters |
          *     | 429 | `CHECK_RATE_LIMITED` | Too many checks from this address; retry after N seconds |
          *     | 401 | `UNAUTHORIZED` | Authentication required |
          *     | 403 | `FORBIDDEN` | Forbidden |
@@ -269,6 +273,79 @@ export interface paths {
          *     | 415 | `FST_ERR_CTP_INVALID_MEDIA_TYPE` | the body is not application/json |
          */
         post: operations["sendNotification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/verifications/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Fetch a verification: its status and delivery
+         * @description Kept for `VERIFICATION_RETENTION` (default 24h) after it was created, then `404 VERIFICATION_NOT_FOUND`.
+         *
+         *     Needs an API key with the `verify` scope when keys are configured (otherwise `403 FORBIDDEN`).
+         *
+         *     **Errors** (body `{statusCode, code, error, message}`):
+         *
+         *     | Status | Code | Meaning |
+         *     | --- | --- | --- |
+         *     | 404 | `VERIFICATION_NOT_FOUND` | No verification has this id (or it aged out) |
+         *     | 401 | `UNAUTHORIZED` | Authentication required |
+         *     | 403 | `FORBIDDEN` | Forbidden |
+         *     | 503 | `STORE_UNAVAILABLE` | The service is temporarily unavailable; retry shortly |
+         *     | 500 | `INTERNAL_SERVER_ERROR` | Internal Server Error |
+         *     | 400 | `FST_ERR_VALIDATION` | the body or query does not match the schema (unknown fields are refused) |
+         *     | 400 | `FST_ERR_CTP_INVALID_JSON_BODY` | the body is not JSON |
+         *     | 413 | `FST_ERR_CTP_BODY_TOO_LARGE` | the body is larger than BODY_LIMIT_BYTES |
+         *     | 415 | `FST_ERR_CTP_INVALID_MEDIA_TYPE` | the body is not application/json |
+         */
+        get: operations["getVerification"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/verifications/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a pending verification: its code never verifies again
+         * @description A pending verification becomes `canceled` (a later check of its code answers `404 OTP_NOT_FOUND`); any other status answers `409 VERIFICATION_NOT_PENDING` with the current `status` in the body. Audited as `code.canceled`.
+         *
+         *     Needs an API key with the `verify` scope when keys are configured (otherwise `403 FORBIDDEN`).
+         *
+         *     **Errors** (body `{statusCode, code, error, message}`):
+         *
+         *     | Status | Code | Meaning |
+         *     | --- | --- | --- |
+         *     | 404 | `VERIFICATION_NOT_FOUND` | No verification has this id (or it aged out) |
+         *     | 409 | `VERIFICATION_NOT_PENDING` | The verification is not pending; its status is in the body |
+         *     | 401 | `UNAUTHORIZED` | Authentication required |
+         *     | 403 | `FORBIDDEN` | Forbidden |
+         *     | 503 | `STORE_UNAVAILABLE` | The service is temporarily unavailable; retry shortly |
+         *     | 500 | `INTERNAL_SERVER_ERROR` | Internal Server Error |
+         *     | 400 | `FST_ERR_VALIDATION` | the body or query does not match the schema (unknown fields are refused) |
+         *     | 400 | `FST_ERR_CTP_INVALID_JSON_BODY` | the body is not JSON |
+         *     | 413 | `FST_ERR_CTP_BODY_TOO_LARGE` | the body is larger than BODY_LIMIT_BYTES |
+         *     | 415 | `FST_ERR_CTP_INVALID_MEDIA_TYPE` | the body is not application/json |
+         */
+        post: operations["cancelVerification"];
         delete?: never;
         options?: never;
         head?: never;
@@ -581,6 +658,18 @@ export interface operations {
                          * @description When the code stops being accepted
                          */
                         expiresAt: string;
+                        /** @description The verification id: GET /v1/verifications/{id}, cancel, check by id */
+                        id: string;
+                        /**
+                         * @description Always pending in this answer (a replay too); GET tells the current status
+                         * @enum {string}
+                         */
+                        status: "pending";
+                        /**
+                         * Format: date-time
+                         * @description From when the next send to this channel and phone would pass every window of SEND_LIMITS and PHONE_SEND_LIMITS
+                         */
+                        resendAvailableAt: string;
                         /** @description The code itself, only with EXPOSE_CODE=true (never in production) */
                         code?: string;
                     };
@@ -849,6 +938,8 @@ export interface operations {
                          * @example channel:1/60s
                          */
                         limit?: string;
+                        /** @description The verification the send made (a code send): it reads `unconfirmed`, and its code verifies if the SMS came; with `SMS_SEND_UNCONFIRMED` */
+                        id?: string;
                     } & {
                         [key: string]: unknown;
                     };
@@ -884,10 +975,14 @@ export interface operations {
     checkVerification: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes the request idempotent: a repeat with the same key and body gets the first answer again (header Idempotent-Replayed: true). 1–255 printable ASCII characters, quoted or not. */
+                "idempotency-key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
+        /** @description The current code of a (phone, channel), or the code of one verification (a superseded or canceled one answers 404 OTP_NOT_FOUND) */
         requestBody: {
             content: {
                 /**
@@ -908,6 +1003,17 @@ export interface operations {
                      * @example login
                      */
                     channel: string;
+                    /**
+                     * @description The digits the person received
+                     * @example 1234
+                     */
+                    code: string;
+                } | {
+                    /**
+                     * @description The verification id the send answered with
+                     * @example 3f2c9a1be4d04c7f8a6b5e0d1c2b3a49
+                     */
+                    verificationId: string;
                     /**
                      * @description The digits the person received
                      * @example 1234
@@ -935,6 +1041,7 @@ export interface operations {
              *     - `INVALID_PHONE`: phone is not a valid mobile number
              *     - `INVALID_CODE`: code must be N ASCII digits
              *     - `INVALID_INPUT`: N is invalid
+             *     - `INVALID_IDEMPOTENCY_KEY`: Idempotency-Key must be 1 to 255 printable ASCII characters
              *     - `FST_ERR_VALIDATION`: the body or query does not match the schema (unknown fields are refused)
              *     - `FST_ERR_CTP_INVALID_JSON_BODY`: the body is not JSON
              */
@@ -947,7 +1054,7 @@ export interface operations {
                         /** @enum {integer} */
                         statusCode: 400;
                         /** @enum {string} */
-                        code: "INVALID_PHONE" | "INVALID_CODE" | "INVALID_INPUT" | "FST_ERR_VALIDATION" | "FST_ERR_CTP_INVALID_JSON_BODY";
+                        code: "INVALID_PHONE" | "INVALID_CODE" | "INVALID_INPUT" | "INVALID_IDEMPOTENCY_KEY" | "FST_ERR_VALIDATION" | "FST_ERR_CTP_INVALID_JSON_BODY";
                         /** @enum {string} */
                         error: "Bad Request";
                         /** @description For people; match on `code` */
@@ -1008,6 +1115,7 @@ export interface operations {
             /**
              * @description Not Found. `code` says why:
              *
+             *     - `VERIFICATION_NOT_FOUND`: No verification has this id (or it aged out)
              *     - `OTP_NOT_FOUND`: No code was sent to this phone on this channel
              */
             404: {
@@ -1019,7 +1127,7 @@ export interface operations {
                         /** @enum {integer} */
                         statusCode: 404;
                         /** @enum {string} */
-                        code: "OTP_NOT_FOUND";
+                        code: "VERIFICATION_NOT_FOUND" | "OTP_NOT_FOUND";
                         /** @enum {string} */
                         error: "Not Found";
                         /** @description For people; match on `code` */
@@ -1559,6 +1667,8 @@ export interface operations {
                          * @example channel:1/60s
                          */
                         limit?: string;
+                        /** @description The verification the send made (a code send): it reads `unconfirmed`, and its code verifies if the SMS came; with `SMS_SEND_UNCONFIRMED` */
+                        id?: string;
                     } & {
                         [key: string]: unknown;
                     };
@@ -1580,6 +1690,485 @@ export interface operations {
                         statusCode: 503;
                         /** @enum {string} */
                         code: "PROVIDER_UNAVAILABLE" | "STORE_UNAVAILABLE";
+                        /** @enum {string} */
+                        error: "Service Unavailable";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The verification id the send answered with
+                 * @example 3f2c9a1be4d04c7f8a6b5e0d1c2b3a49
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A verification: one code sent to one phone on one channel */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description The verification id the send answered with
+                         * @example 3f2c9a1be4d04c7f8a6b5e0d1c2b3a49
+                         */
+                        id: string;
+                        /**
+                         * @description The number in E.164
+                         * @example +8613800138000
+                         */
+                        phone: string;
+                        /** @example login */
+                        channel: string;
+                        /** @description pending: its code can be checked; approved: a check approved it; canceled: canceled by a caller; expired: its code is past its TTL; max_attempts_reached: its wrong guesses are used up; superseded: a newer send to the same channel and phone replaced it; failed: the provider refused the SMS; unconfirmed: the provider's answer never came (its code counts all the same) */
+                        status: "pending" | "approved" | "canceled" | "expired" | "max_attempts_reached" | "superseded" | "failed" | "unconfirmed";
+                        /** Format: date-time */
+                        createdAt: string;
+                        /**
+                         * Format: date-time
+                         * @description When its code stops being accepted
+                         */
+                        expiresAt: string;
+                        /** @description Wrong guesses so far */
+                        attempts: number;
+                        /** @description What the provider's delivery report said, once it came */
+                        delivery: {
+                            status: "unknown" | "delivered" | "undelivered";
+                            /** @description The carrier's code from the delivery report (DELIVERED, or why not) */
+                            errorCode?: string;
+                            /** Format: date-time */
+                            reportedAt?: string;
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Bad Request. `code` says why:
+             *
+             *     - `FST_ERR_VALIDATION`: the body or query does not match the schema (unknown fields are refused)
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 400;
+                        /** @enum {string} */
+                        code: "FST_ERR_VALIDATION";
+                        /** @enum {string} */
+                        error: "Bad Request";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Unauthorized. `code` says why:
+             *
+             *     - `UNAUTHORIZED`: Authentication required
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 401;
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED";
+                        /** @enum {string} */
+                        error: "Unauthorized";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Forbidden. `code` says why:
+             *
+             *     - `FORBIDDEN`: Forbidden
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 403;
+                        /** @enum {string} */
+                        code: "FORBIDDEN";
+                        /** @enum {string} */
+                        error: "Forbidden";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Not Found. `code` says why:
+             *
+             *     - `VERIFICATION_NOT_FOUND`: No verification has this id (or it aged out)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 404;
+                        /** @enum {string} */
+                        code: "VERIFICATION_NOT_FOUND";
+                        /** @enum {string} */
+                        error: "Not Found";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Internal Server Error. `code` says why:
+             *
+             *     - `INTERNAL_SERVER_ERROR`: Internal Server Error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 500;
+                        /** @enum {string} */
+                        code: "INTERNAL_SERVER_ERROR";
+                        /** @enum {string} */
+                        error: "Internal Server Error";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Service Unavailable. `code` says why:
+             *
+             *     - `STORE_UNAVAILABLE`: The service is temporarily unavailable; retry shortly
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 503;
+                        /** @enum {string} */
+                        code: "STORE_UNAVAILABLE";
+                        /** @enum {string} */
+                        error: "Service Unavailable";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    cancelVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The verification id the send answered with
+                 * @example 3f2c9a1be4d04c7f8a6b5e0d1c2b3a49
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The verification, now canceled */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description The verification id the send answered with
+                         * @example 3f2c9a1be4d04c7f8a6b5e0d1c2b3a49
+                         */
+                        id: string;
+                        /**
+                         * @description The number in E.164
+                         * @example +8613800138000
+                         */
+                        phone: string;
+                        /** @example login */
+                        channel: string;
+                        /** @description pending: its code can be checked; approved: a check approved it; canceled: canceled by a caller; expired: its code is past its TTL; max_attempts_reached: its wrong guesses are used up; superseded: a newer send to the same channel and phone replaced it; failed: the provider refused the SMS; unconfirmed: the provider's answer never came (its code counts all the same) */
+                        status: "pending" | "approved" | "canceled" | "expired" | "max_attempts_reached" | "superseded" | "failed" | "unconfirmed";
+                        /** Format: date-time */
+                        createdAt: string;
+                        /**
+                         * Format: date-time
+                         * @description When its code stops being accepted
+                         */
+                        expiresAt: string;
+                        /** @description Wrong guesses so far */
+                        attempts: number;
+                        /** @description What the provider's delivery report said, once it came */
+                        delivery: {
+                            status: "unknown" | "delivered" | "undelivered";
+                            /** @description The carrier's code from the delivery report (DELIVERED, or why not) */
+                            errorCode?: string;
+                            /** Format: date-time */
+                            reportedAt?: string;
+                        };
+                    };
+                };
+            };
+            /**
+             * @description Bad Request. `code` says why:
+             *
+             *     - `FST_ERR_VALIDATION`: the body or query does not match the schema (unknown fields are refused)
+             *     - `FST_ERR_CTP_INVALID_JSON_BODY`: the body is not JSON
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 400;
+                        /** @enum {string} */
+                        code: "FST_ERR_VALIDATION" | "FST_ERR_CTP_INVALID_JSON_BODY";
+                        /** @enum {string} */
+                        error: "Bad Request";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Unauthorized. `code` says why:
+             *
+             *     - `UNAUTHORIZED`: Authentication required
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 401;
+                        /** @enum {string} */
+                        code: "UNAUTHORIZED";
+                        /** @enum {string} */
+                        error: "Unauthorized";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Forbidden. `code` says why:
+             *
+             *     - `FORBIDDEN`: Forbidden
+             */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 403;
+                        /** @enum {string} */
+                        code: "FORBIDDEN";
+                        /** @enum {string} */
+                        error: "Forbidden";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Not Found. `code` says why:
+             *
+             *     - `VERIFICATION_NOT_FOUND`: No verification has this id (or it aged out)
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 404;
+                        /** @enum {string} */
+                        code: "VERIFICATION_NOT_FOUND";
+                        /** @enum {string} */
+                        error: "Not Found";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Conflict. `code` says why:
+             *
+             *     - `VERIFICATION_NOT_PENDING`: The verification is not pending; its status is in the body
+             */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 409;
+                        /** @enum {string} */
+                        code: "VERIFICATION_NOT_PENDING";
+                        /** @enum {string} */
+                        error: "Conflict";
+                        /** @description For people; match on `code` */
+                        message: string;
+                        /** @description The verification's current status; with `VERIFICATION_NOT_PENDING` */
+                        status?: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Payload Too Large. `code` says why:
+             *
+             *     - `FST_ERR_CTP_BODY_TOO_LARGE`: the body is larger than BODY_LIMIT_BYTES
+             */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 413;
+                        /** @enum {string} */
+                        code: "FST_ERR_CTP_BODY_TOO_LARGE";
+                        /** @enum {string} */
+                        error: "Payload Too Large";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Unsupported Media Type. `code` says why:
+             *
+             *     - `FST_ERR_CTP_INVALID_MEDIA_TYPE`: the body is not application/json
+             */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 415;
+                        /** @enum {string} */
+                        code: "FST_ERR_CTP_INVALID_MEDIA_TYPE";
+                        /** @enum {string} */
+                        error: "Unsupported Media Type";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Internal Server Error. `code` says why:
+             *
+             *     - `INTERNAL_SERVER_ERROR`: Internal Server Error
+             */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 500;
+                        /** @enum {string} */
+                        code: "INTERNAL_SERVER_ERROR";
+                        /** @enum {string} */
+                        error: "Internal Server Error";
+                        /** @description For people; match on `code` */
+                        message: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /**
+             * @description Service Unavailable. `code` says why:
+             *
+             *     - `STORE_UNAVAILABLE`: The service is temporarily unavailable; retry shortly
+             */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {integer} */
+                        statusCode: 503;
+                        /** @enum {string} */
+                        code: "STORE_UNAVAILABLE";
                         /** @enum {string} */
                         error: "Service Unavailable";
                         /** @description For people; match on `code` */

@@ -53,9 +53,10 @@ export function answersWithin(store: VerificationStore, ms: number): Promise<boo
 }
 
 async function createStore(config: Config, logger: Logger): Promise<VerificationStore> {
-  if (!config.redis) return new MemoryStore({ audit: config.audit });
+  if (!config.redis) return new MemoryStore({ audit: config.audit, verificationRetentionMs: config.verificationRetentionMs });
   return connectRedisStore(config.redis, {
     prefix: config.redisPrefix,
+    verificationRetentionMs: config.verificationRetentionMs,
     commandTimeoutMs: config.storeTimeoutMs,
     auditKey: config.audit.stream,
     audit: config.audit,

@@ -31,6 +31,7 @@ export default fp<VerificationPluginOptions>(
       logger: fastify.log,
       secret,
       guards: { limits: config.limits, phonePolicy: config.phonePolicy, notices: noticeTemplatePolicy(config) },
+      ...(config.testPhones ? { testPhones: config.testPhones.codes } : {}),
       observer: fastify.metrics,
     });
     // A configured CODE_SECRET is the secret; only a shared, generated one can be lost with Redis.

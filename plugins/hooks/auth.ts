@@ -19,6 +19,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call the route. Every route must say; the app does not start otherwise. */
     auth?: RouteAuth;
+    /**
+     * The route may name no channel (it acts on a verification by id): it then finds the channel itself
+     * and answers as if the resource did not exist when the caller's key may not use it.
+     */
+    channelsByResource?: boolean;
   }
   interface FastifyRequest {
     /** The authenticated API key's name; undefined when authentication is off. */
@@ -111,6 +116,7 @@ const auth: FastifyPluginAsync<AuthOptions> = async (fastify, { keys, protectOps
     const allowed = request.callerChannels;
     if (!allowed) return;
     const named = requestedChannels(request);
+    if (named.length === 0 && request.routeOptions.config.channelsByResource) return;
     if (named.length === 0 || !named.every((channel) => typeof channel === 'string' && allowed.has(channel))) {
       return deny(reply, new Errors.FORBIDDEN());
     }

@@ -47,14 +47,18 @@ export const ROUTE_ERRORS: Readonly<Record<string, readonly ErrorName[]>> = {
     'INVALID_PHONE',
     'INVALID_CODE',
     'INVALID_INPUT',
+    'VERIFICATION_NOT_FOUND',
     'OTP_NOT_FOUND',
     'OTP_EXPIRED',
     'OTP_ALREADY_USED',
     'OTP_MISMATCH',
     'OTP_TOO_MANY_ATTEMPTS',
     'VERIFY_RATE_LIMITED',
+    'INVALID_IDEMPOTENCY_KEY',
     'CHECK_RATE_LIMITED',
   ],
+  'GET /v1/verifications/{id}': ['VERIFICATION_NOT_FOUND'],
+  'POST /v1/verifications/{id}/cancel': ['VERIFICATION_NOT_FOUND', 'VERIFICATION_NOT_PENDING'],
   'POST /v1/notifications': [
     'INVALID_PHONE',
     'INVALID_INPUT',
@@ -131,7 +135,9 @@ function describeRoute({ schema, url, route }: { schema: FastifySchema; url: str
   if (!described.tags && tag) described.tags = [tag];
   if (described.security === undefined && security) described.security = security;
   if (note) described.description = [described.description, note].filter(Boolean).join('\n\n');
-  const codes = methodsOf(route).flatMap((method) => ROUTE_ERRORS[`${method} ${url}`] ?? []);
+  // Keys name paths as the document does (`/v1/verifications/{id}`); Fastify's are `/v1/verifications/:id`.
+  const path = url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+  const codes = methodsOf(route).flatMap((method) => ROUTE_ERRORS[`${method} ${path}`] ?? []);
   if (codes.length > 0) {
     const names = [...new Set([...codes, ...COMMON_ERRORS])];
     const table = errorTable(names);

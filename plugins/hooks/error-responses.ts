@@ -11,6 +11,8 @@ const EXTRA_FIELDS = {
   retryAfter: { type: 'integer', minimum: 1, description: 'Seconds to wait before retrying (also in `Retry-After`)' },
   limit: { type: 'string', description: 'The refusing limit, `<scope>:<window>`, e.g. `channel:1/60s`', examples: ['channel:1/60s'] },
   attemptsRemaining: { type: 'integer', minimum: 0, description: 'Wrong guesses left for this code' },
+  id: { type: 'string', description: 'The verification the send made (a code send): it reads `unconfirmed`, and its code verifies if the SMS came' },
+  status: { type: 'string', description: 'The verification\'s current status' },
 } as const;
 
 type ExtraField = keyof typeof EXTRA_FIELDS;
@@ -24,7 +26,8 @@ const ERROR_FIELDS: Partial<Record<ErrorName, readonly ExtraField[]>> = {
   IP_RATE_LIMITED: SEND_LIMIT_FIELDS,
   GLOBAL_RATE_LIMITED: SEND_LIMIT_FIELDS,
   NOTICE_RATE_LIMITED: SEND_LIMIT_FIELDS,
-  SMS_SEND_UNCONFIRMED: SEND_LIMIT_FIELDS,
+  SMS_SEND_UNCONFIRMED: [...SEND_LIMIT_FIELDS, 'id'],
+  VERIFICATION_NOT_PENDING: ['status'],
   VERIFY_RATE_LIMITED: ['retryAfter'],
   CHECK_RATE_LIMITED: ['retryAfter'],
   OTP_MISMATCH: ['attemptsRemaining'],

@@ -67,6 +67,8 @@ export const Errors = {
     'A request with this Idempotency-Key is still being processed; retry shortly',
     409,
   ),
+  VERIFICATION_NOT_FOUND: createError('VERIFICATION_NOT_FOUND', 'No verification has this id (or it aged out)', 404),
+  VERIFICATION_NOT_PENDING: createError('VERIFICATION_NOT_PENDING', 'The verification is not pending; its status is in the body', 409),
   STORE_UNAVAILABLE: createError('STORE_UNAVAILABLE', 'The service is temporarily unavailable; retry shortly', 503),
   INTERNAL: createError('INTERNAL_SERVER_ERROR', 'Internal Server Error', 500),
 } as const;

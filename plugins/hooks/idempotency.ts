@@ -154,7 +154,7 @@ const KeyHeader = Type.String({
   description: 'Makes the request idempotent: a repeat with the same key and body gets the first answer again (header Idempotent-Replayed: true). 1–255 printable ASCII characters, quoted or not.',
 });
 
-function withKeyHeader(headers: unknown): unknown {
+export function withKeyHeader(headers: unknown): unknown {
   const base = (headers ?? Type.Object({})) as { properties?: Record<string, unknown> };
   return { ...base, type: 'object', properties: { ...base.properties, 'idempotency-key': KeyHeader } };
 }

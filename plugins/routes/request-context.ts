@@ -6,5 +6,5 @@ import type { RequestContext } from '../../src/domain/verification/verification-
  * key's name, and the request's logger (its lines carry the request id).
  */
 export function requestContext(request: FastifyRequest): RequestContext {
-  return { ip: request.ip, caller: request.caller, logger: request.log };
+  return { ip: request.ip, caller: request.caller, channels: request.callerChannels, logger: request.log };
 }

@@ -16,6 +16,7 @@ import { parseHostPorts } from './redis-topology.js';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 import type { AbuseLimits, SendWindow } from '../domain/limits/send-window.js';
 import { parseSendLimits } from './send-limits.js';
+import { lifecycleSettings, type LifecycleSettings } from './lifecycle.js';
 import { noticeTemplates } from './notice-templates.js';
 
 /**
@@ -56,6 +57,9 @@ export const EnvSchema = Type.Object({
   AUDIT_RETENTION: Type.String({ default: '30d' }),
   AUDIT_MAXLEN: Type.Optional(Type.Integer({ minimum: 1 })),
   IDEMPOTENCY_TTL: Type.String({ default: '24h' }),
+  VERIFICATION_RETENTION: Type.String({ default: '24h' }),
+  ALIYUN_RECEIPT_TOKEN: Type.Optional(Type.String()),
+  TEST_PHONES: Type.Optional(Type.String()),
   API_KEYS: Type.Optional(Type.String()),
   API_KEYS_FILE: Type.Optional(Type.String()),
   PROTECT_OPS_ROUTES: Type.Optional(Type.Boolean()),
@@ -84,7 +88,7 @@ export const EnvSchema = Type.Object({
 
 export type Env = Static<typeof EnvSchema>;
 
-export interface Config {
+export interface Config extends LifecycleSettings {
   readonly port: number;
   readonly host: string;
   /** Undefined: the in-memory store. */
@@ -183,6 +187,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       'is required with the other half of the AccessKey (or unset both for the default credential chain)',
     );
   }
+  const channels = step(() => (env.CHANNELS_FILE ? loadChannelsFile(env.CHANNELS_FILE) : {}), {});
+  const { warnings: lifecycleWarnings, ...lifecycle } = lifecycleSettings(env, channels, production, problems);
   const config: Config = {
     port: env.PORT,
     host: env.HOST,
@@ -207,7 +213,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       timeoutMs: env.ALIYUN_SMS_TIMEOUT_MS,
       breaker: { threshold: env.PROVIDER_BREAKER_THRESHOLD, cooldownMs: env.PROVIDER_BREAKER_COOLDOWN_MS },
     },
-    channels: step(() => (env.CHANNELS_FILE ? loadChannelsFile(env.CHANNELS_FILE) : {}), {}),
+    channels,
     audit: {
       stream: env.AUDIT_STREAM ?? `${env.REDIS_PREFIX}audit`,
       retentionMs: auditRetentionMs ?? 0,
@@ -233,8 +239,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     workers: env.WORKERS,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
-    warnings: misspelledVariables(source, Object.keys(EnvSchema.properties)),
+    warnings: [
+      ...misspelledVariables(source, Object.keys(EnvSchema.properties)),
+      ...lifecycleWarnings,
+    ],
     idempotencyTtlMs,
+    ...lifecycle,
   };
   problems.throwIfAny();
   return config;

@@ -10,6 +10,8 @@ const SECRET_VARIABLES = new Set([
   'REDIS_URL',
   'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
   'ALIBABA_CLOUD_SECURITY_TOKEN',
+  'ALIYUN_RECEIPT_TOKEN',
+  'TEST_PHONES',
 ]);
 
 type ObjectSchema = TSchema & { properties: Record<string, TSchema> };

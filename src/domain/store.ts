@@ -55,10 +55,18 @@ export interface SendPlan {
   readonly groups: readonly LimitGroup[];
   /** How long the code's record is kept after the send (`recordKeepMs`). */
   readonly keepMs: number;
+  /** Wrong guesses the code allows (its verification reads `max_attempts_reached` after them). */
+  readonly maxAttempts: number;
 }
 
 export type ReserveSendResult =
-  | { readonly ok: true; readonly sentAt: number; readonly expiresAt: number }
+  | {
+      readonly ok: true;
+      readonly sentAt: number;
+      readonly expiresAt: number;
+      /** From when the next send to this (channel, phone) would pass every channel and phone window (`resendAt`). */
+      readonly resendAt: number;
+    }
   | {
       readonly ok: false;
       /** The first limit that refused (in `limitGroups` order)… */
@@ -88,6 +96,14 @@ export type CommitResult = 'promoted' | 'superseded' | 'repeated' | 'lost';
 
 export interface CheckCodeInput {
   readonly subject: Subject;
+  /** Check against this verification only: any other current code (or none) answers `not_found`. */
+  readonly verificationId?: string | undefined;
+  /**
+   * The request's `Idempotency-Key` (scoped, see `idempotencyId`): recorded with the decision, so a
+   * repeat with the same key and code gets the same decision again (`replayed`) without a second
+   * effect; the same key with another code is decided as a new check (its decision replaces the key's).
+   */
+  readonly idempotencyKey?: string | undefined;
   readonly context: AuditContext;
   readonly codeHash: string;
   readonly maxAttempts: number;
@@ -115,6 +131,95 @@ export interface CheckResult {
   readonly attemptsRemaining: number;
   /** For `verify_limited` / `check_limited`: until the phone's wrong-guess (or the IP's check) windows free a slot. */
   readonly retryAfterMs: number;
+  /** The decision an earlier check with the same idempotency key took, given again (nothing written). */
+  readonly replayed?: boolean;
+}
+
+/** What the API says a verification is (rules.ts `verificationStatus`). */
+export type VerificationStatus =
+  | 'pending'
+  | 'approved'
+  | 'canceled'
+  | 'expired'
+  | 'max_attempts_reached'
+  | 'superseded'
+  | 'failed'
+  | 'unconfirmed';
+
+export type DeliveryStatus = 'unknown' | 'delivered' | 'undelivered';
+
+export interface Delivery {
+  readonly status: DeliveryStatus;
+  readonly errorCode?: string | undefined;
+  /** ms */
+  readonly reportedAt?: number | undefined;
+}
+
+/**
+ * What happened to a send, as kept: `reserved` (the SMS is in flight), `sent` (committed), `unconfirmed`
+ * (the provider's answer never came, its code counts all the same), `failed` (released: the provider
+ * refused it), and the ends a decision writes: `approved`, `canceled`, `superseded`.
+ */
+export type SendState = 'reserved' | 'sent' | 'unconfirmed' | 'failed' | 'approved' | 'canceled' | 'superseded';
+
+/** One verification (a code send) as the store keeps it, for `VERIFICATION_RETENTION` after its send. */
+export interface VerificationRecord {
+  readonly id: string;
+  readonly subject: Subject;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly maxAttempts: number;
+  readonly attempts: number;
+  readonly state: SendState;
+  readonly delivery: Delivery;
+  /** A receipt that came while the send was `reserved`: audited (and applied) when the send is committed. */
+  readonly receiptPending: boolean;
+}
+
+/** A verification as `GET /v1/verifications/{id}` shows it. */
+export interface VerificationView {
+  readonly id: string;
+  readonly phone: string;
+  readonly channel: string;
+  readonly status: VerificationStatus;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly attempts: number;
+  readonly delivery: Delivery;
+}
+
+export type CancelResult =
+  | { readonly found: false }
+  /** `canceled`: this call canceled it; otherwise `status` is why not. */
+  | { readonly found: true; readonly canceled: boolean; readonly status: VerificationStatus };
+
+/** One delivery report (Aliyun SmsReport), matched by the OutId the service sent. */
+export interface DeliveryReceipt {
+  readonly outId: string;
+  readonly delivered: boolean;
+  /** The carrier's code: `DELIVERED`, or why not (e.g. `MK:0001`). */
+  readonly errorCode: string;
+  readonly reportedAt: number;
+}
+
+/**
+ * `recorded`: the send's delivery is now known (audited once); `early`: its send is not committed yet,
+ * the report is kept and applied when it is; `duplicate`: a report for this send was already recorded;
+ * `unknown`: no send (still kept) has this OutId.
+ */
+export type ReceiptOutcome = 'recorded' | 'early' | 'duplicate' | 'unknown';
+
+export interface ReceiptResult {
+  readonly outcome: ReceiptOutcome;
+  /** What the OutId named, when known. */
+  readonly kind?: 'code' | 'notice';
+  readonly subject?: Subject;
+}
+
+/** Where an OutId leads: the send of a code (a verification) or of a notice, to whom. */
+export interface OutIdTarget {
+  readonly kind: 'code' | 'notice';
+  readonly subject: Subject;
 }
 
 /**
@@ -154,6 +259,18 @@ export interface VerificationStore {
    * (counting a wrong guess on the code and the phone). Audits the outcome.
    */
   checkCode(input: CheckCodeInput): Promise<CheckResult>;
+  /** Where an OutId (a verification id, or a notice's send id) leads, while it is kept. */
+  findOutId(outId: string): Promise<OutIdTarget | undefined>;
+  /** A verification as it stands now; undefined once it aged out (or never was). */
+  getVerification(id: string): Promise<VerificationView | undefined>;
+  /** A pending verification becomes `canceled` and its code never verifies again; audits code.canceled. */
+  cancelVerification(id: string, context: Omit<AuditContext, 'phone' | 'channel'>): Promise<CancelResult>;
+  /**
+   * A delivery report: updates the send's delivery and audits code.delivered / code.undelivered (or
+   * notice.*) once per send; an undelivered report for a verification's current code frees its slot
+   * in the channel's and the phone's send logs.
+   */
+  recordReceipt(receipt: DeliveryReceipt): Promise<ReceiptResult>;
   /** Appends an event no decision carries (notice.*). */
   appendAudit(context: AuditContext, event: AuditEvent): Promise<void>;
   /** The secret every instance sharing this store uses: the stored one, or `candidate` if none is stored yet. */

@@ -3,7 +3,14 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric
 import type { SendWindow } from '../domain/limits/send-window.js';
 import { BREAKER_STATES, type BreakerState } from '../providers/circuit-breaker.js';
 import { buildInfo } from './build-info.js';
-import type { CheckCodeResult, SendCodeResult, SendNoticeResult, VerificationObserver } from '../domain/verification/verification-service.js';
+import type { ReceiptResult } from '../domain/store.js';
+import type {
+  CheckCodeResult,
+  ReceiptReport,
+  SendCodeResult,
+  SendNoticeResult,
+  VerificationObserver,
+} from '../domain/verification/verification-service.js';
 
 export { instrumentSmsProvider, instrumentStore } from './instrument.js';
 
@@ -60,6 +67,20 @@ export class Metrics implements VerificationObserver {
     name: 'sms_notices_total',
     help: 'Notification SMS requests, by outcome and reason',
     labelNames: ['outcome', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly receipts = new Counter({
+    name: 'sms_receipts_total',
+    help: 'Delivery reports received, by result (delivered, undelivered, duplicate, unknown: no send has its out_id) and provider error code',
+    labelNames: ['result', 'error_code'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly deliveries = new Counter({
+    name: 'sms_deliveries_total',
+    help: 'Sends whose delivery report came, once per send, by kind (code, notice), channel and result; the delivered share of a channel is delivered / (delivered + undelivered)',
+    labelNames: ['kind', 'channel', 'result'] as const,
     registers: [this.registry],
   });
 
@@ -200,7 +221,7 @@ export class Metrics implements VerificationObserver {
   }
 
   codeChecked(result: CheckCodeResult): void {
-    const outcome = result.kind === 'invalid' ? 'invalid' : result.status;
+    const outcome = result.kind === 'checked' ? result.status : result.kind;
     this.codeChecks.inc({ outcome });
     if (outcome === 'verify_limited') this.rateLimitRefusals.inc({ limit: 'verify' });
     if (outcome === 'check_limited') this.rateLimitRefusals.inc({ limit: 'ip_check' });
@@ -208,6 +229,15 @@ export class Metrics implements VerificationObserver {
 
   noticeSent(result: SendNoticeResult): void {
     this.notices.inc(this.sendLabels(result));
+  }
+
+  receiptRecorded(report: ReceiptReport, result: ReceiptResult): void {
+    const delivery = report.delivered ? 'delivered' : 'undelivered';
+    const counted = result.outcome === 'recorded' || result.outcome === 'early';
+    this.receipts.inc({ result: counted ? delivery : result.outcome, error_code: safeLabel(report.errorCode) });
+    if (counted && result.kind && result.subject) {
+      this.deliveries.inc({ kind: result.kind, channel: safeLabel(result.subject.channel), result: delivery });
+    }
   }
 
   /** `store_operation_duration_seconds` and `store_errors_total` of one operation, bound once. */

@@ -11,11 +11,28 @@ export interface SubjectKeys {
   readonly code: string;
   /** Sorted set: one member per counted send, scored by Redis time (ms). */
   readonly sends: string;
+  /** Hash: one field per verification (send id) of this (channel, phone), kept `VERIFICATION_RETENTION`. */
+  readonly verifications: string;
+  /** Hash: the decisions idempotent checks took on the current code, by idempotency key; lives as long as the code. */
+  readonly checks: string;
 }
 
 export function subjectKeys(prefix: string, subject: Subject): SubjectKeys {
   const base = `${prefix}{${subject.phone}}:${subject.channel}`;
-  return { code: `${base}:code`, sends: `${base}:sends` };
+  return { code: `${base}:code`, sends: `${base}:sends`, verifications: `${base}:ver`, checks: `${base}:checks` };
+}
+
+/** The send log of a phone across its channels. */
+export function phoneSendsKey(prefix: string, phone: string): string {
+  return `${prefix}{${phone}}:sends`;
+}
+
+/**
+ * Where an OutId (a verification id, a notice's send id) leads: `kind phone channel`, kept
+ * `VERIFICATION_RETENTION`. Its own slot on Cluster (ids are hex or base36: no braces).
+ */
+export function outIdKey(prefix: string, outId: string): string {
+  return `${prefix}out:${outId}`;
 }
 
 /**
@@ -28,7 +45,7 @@ export function limitKey(prefix: string, scope: LimitScope, subject: Subject, li
     case 'channel':
       return subjectKeys(prefix, subject).sends;
     case 'phone':
-      return `${prefix}{${subject.phone}}:sends`;
+      return phoneSendsKey(prefix, subject.phone);
     case 'notice':
       return `${prefix}{${subject.phone}}:notices`;
     case 'ip':

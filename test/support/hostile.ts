@@ -344,10 +344,14 @@ function expectV1Success(route: V1Route, status: number, body: Record<string, un
   switch (route) {
     case 'send':
       expect(status, context).toBe(201);
-      expect(Object.keys(body).sort(), context).toEqual(['channel', 'expiresAt', 'phone']);
+      // Issue 12 added the verification's id, status and resend time.
+      expect(Object.keys(body).sort(), context).toEqual(['channel', 'expiresAt', 'id', 'phone', 'resendAvailableAt', 'status']);
       expect(body.phone, context).toMatch(/^\+[0-9]{6,15}$/);
       expect(body.channel, context).toMatch(CHANNEL_RE);
       expect(body.expiresAt, context).toMatch(ISO_TIME);
+      expect(body.id, context).toMatch(/^[0-9a-f]{32}$/);
+      expect(body.status, context).toBe('pending');
+      expect(body.resendAvailableAt, context).toMatch(ISO_TIME);
       return;
     case 'check':
       expect(status, context).toBe(200);
@@ -426,6 +430,10 @@ const LAYOUT: ReadonlyArray<readonly [string, RegExp]> = [
   ['failures', new RegExp(`^${PHONE_TAG}:failures$`)],
   ['notices', new RegExp(`^${PHONE_TAG}:notices$`)],
   ['global sends', /^\{global\}:sends$/],
+  // Issue 12: verification records and idempotent check decisions (phone slot), the OutId index (hex or base36 ids).
+  ['verifications', new RegExp(`^${PHONE_TAG}:${CHANNEL_PART}:ver$`)],
+  ['check decisions', new RegExp(`^${PHONE_TAG}:${CHANNEL_PART}:checks$`)],
+  ['out ids', /^out:[0-9a-z]{8,64}$/],
   ['audit', /^audit$/],
   ['secret', /^secret$/],
 ];

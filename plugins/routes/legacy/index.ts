@@ -223,6 +223,8 @@ function rateLimitAnswer(result: RateLimited): LegacyBody {
 
 function checkAnswer(result: CheckCodeResult): LegacyBody {
   if (result.kind === 'invalid') return invalid(result.field);
+  // (The legacy route checks by phone and channel only: no verification id to be unknown.)
+  if (result.kind === 'unknown_verification') return legacy(406, MESSAGES.notFound);
   switch (result.status) {
     case 'approved':
       return legacy(200, MESSAGES.verified);

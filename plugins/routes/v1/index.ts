@@ -2,6 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Config } from '../../../src/config/config.js';
 import type { CheckCodeResult, Invalid, SendCodeResult, SendNoticeResult } from '../../../src/domain/verification/verification-service.js';
 import { Errors, withExtra } from '../../hooks/errors.js';
+import { parseIdempotencyKey, withKeyHeader } from '../../hooks/idempotency.js';
+import { idempotencyId } from '../../../src/domain/idempotency.js';
+import verificationResources from './verifications.js';
 import { requestContext } from '../request-context.js';
 import {
   CheckVerificationBody,
@@ -36,6 +39,9 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
         phone: result.phone.e164,
         channel: result.channel,
         expiresAt: result.expiresAt.toISOString(),
+        id: result.id,
+        status: 'pending' as const,
+        resendAvailableAt: result.resendAvailableAt.toISOString(),
         ...(config.exposeCode ? { code: result.code } : {}),
       });
     },
@@ -44,16 +50,26 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
   fastify.post(
     '/v1/verifications/check',
     {
-      config: { auth: { scope: 'verify' } },
+      config: { auth: { scope: 'verify' }, channelsByResource: true },
       schema: {
         summary: 'Check a verification code (approves it at most once)',
         operationId: 'checkVerification',
+        description:
+          'With an `Idempotency-Key`, the key is recorded with the decision in the same atomic step: a retry with the same key ' +
+          'and code gets the same decision again (header `Idempotent-Replayed: true`, e.g. the approval instead of ' +
+          '`409 OTP_ALREADY_USED`); the same key with another code is checked as a new request. The code is approved once.',
         body: CheckVerificationBody,
+        headers: withKeyHeader(undefined) as object,
         response: CheckVerificationResponses,
       },
     },
     async (request, reply) => {
-      const result = await fastify.verification.checkCode({ ...request.body, context: requestContext(request) });
+      const header = request.headers['idempotency-key'];
+      const key = header === undefined ? undefined : parseIdempotencyKey(header);
+      if (header !== undefined && key === undefined) throw new Errors.INVALID_IDEMPOTENCY_KEY();
+      const idempotencyKey = key === undefined ? undefined : idempotencyId({ caller: request.caller, route: 'POST /v1/verifications/check', key });
+      const result = await fastify.verification.checkCode({ ...request.body, idempotencyKey, context: requestContext(request) });
+      if (result.kind === 'checked' && result.replayed) reply.header('idempotent-replayed', 'true');
       if (result.kind === 'checked' && result.status === 'approved') return { status: 'approved' as const };
       throw checkError(result, reply);
     },
@@ -85,6 +101,8 @@ const v1Routes: FastifyPluginAsyncTypebox<V1RoutesOptions> = async (fastify, { c
       });
     },
   );
+
+  await fastify.register(verificationResources);
 };
 
 export default v1Routes;
@@ -113,6 +131,8 @@ function sendError(result: SendRefusal, reply: { header(name: string, value: str
       return withExtra(new Errors.SMS_SEND_UNCONFIRMED(result.retryAfterSeconds), {
         retryAfter: result.retryAfterSeconds,
         ...(result.full ? { limit: `${result.full.scope}:${result.full.windows[result.full.window]?.label}` } : {}),
+        // The verification it made (it reads unconfirmed): GET it, cancel it, or check its code by id.
+        ...(result.verificationId ? { id: result.verificationId } : {}),
       });
     case 'rate_limited':
       reply.header('retry-after', String(result.retryAfterSeconds));
@@ -130,6 +150,7 @@ function sendError(result: SendRefusal, reply: { header(name: string, value: str
 
 function checkError(result: CheckCodeResult, reply: { header(name: string, value: string): unknown }): Error {
   if (result.kind === 'invalid') return invalidError(result);
+  if (result.kind === 'unknown_verification') return new Errors.VERIFICATION_NOT_FOUND();
   switch (result.status) {
     case 'verify_limited':
       reply.header('retry-after', String(result.retryAfterSeconds));

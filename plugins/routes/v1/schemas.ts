@@ -22,9 +22,57 @@ export const SendVerificationBody = Type.Object(
   { phone: Phone, channel: Channel },
   { additionalProperties: false, examples: [{ phone: EXAMPLE.phone, channel: EXAMPLE.channel }] },
 );
-export const CheckVerificationBody = Type.Object(
-  { phone: Phone, channel: Channel, code: Code },
-  { additionalProperties: false, examples: [EXAMPLE] },
+const EXAMPLE_ID = '3f2c9a1be4d04c7f8a6b5e0d1c2b3a49';
+export const VerificationId = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'The verification id the send answered with',
+  examples: [EXAMPLE_ID],
+});
+export const CheckVerificationBody = Type.Union(
+  [
+    Type.Object({ phone: Phone, channel: Channel, code: Code }, { additionalProperties: false, title: 'By phone and channel' }),
+    Type.Object({ verificationId: VerificationId, code: Code }, { additionalProperties: false, title: 'By verification id' }),
+  ],
+  {
+    description: 'The current code of a (phone, channel), or the code of one verification (a superseded or canceled one answers 404 OTP_NOT_FOUND)',
+    examples: [EXAMPLE],
+  },
+);
+
+export const VerificationParams = Type.Object({ id: VerificationId });
+
+const STATUSES = ['pending', 'approved', 'canceled', 'expired', 'max_attempts_reached', 'superseded', 'failed', 'unconfirmed'] as const;
+
+export const VerificationStatusSchema = Type.Union(
+  STATUSES.map((status) => Type.Literal(status)),
+  {
+    description:
+      'pending: its code can be checked; approved: a check approved it; canceled: canceled by a caller; expired: its code is past its TTL; ' +
+      'max_attempts_reached: its wrong guesses are used up; superseded: a newer send to the same channel and phone replaced it; ' +
+      "failed: the provider refused the SMS; unconfirmed: the provider's answer never came (its code counts all the same)",
+  },
+);
+
+export const Verification = Type.Object(
+  {
+    id: VerificationId,
+    phone: Type.String({ description: 'The number in E.164', examples: [EXAMPLE.phone] }),
+    channel: Type.String({ examples: [EXAMPLE.channel] }),
+    status: VerificationStatusSchema,
+    createdAt: Type.String({ format: 'date-time' }),
+    expiresAt: Type.String({ format: 'date-time', description: 'When its code stops being accepted' }),
+    attempts: Type.Integer({ minimum: 0, description: 'Wrong guesses so far' }),
+    delivery: Type.Object(
+      {
+        status: Type.Union([Type.Literal('unknown'), Type.Literal('delivered'), Type.Literal('undelivered')]),
+        errorCode: Type.Optional(Type.String({ description: "The carrier's code from the delivery report (DELIVERED, or why not)" })),
+        reportedAt: Type.Optional(Type.String({ format: 'date-time' })),
+      },
+      { description: "What the provider's delivery report said, once it came" },
+    ),
+  },
+  { description: 'A verification: one code sent to one phone on one channel' },
 );
 export const NotificationBody = Type.Object(
   {
@@ -60,6 +108,12 @@ export const SendVerificationResponses = {
       phone: Type.String({ description: 'The number in E.164', examples: [EXAMPLE.phone] }),
       channel: Type.String({ examples: [EXAMPLE.channel] }),
       expiresAt: Type.String({ format: 'date-time', description: 'When the code stops being accepted' }),
+      id: Type.String({ description: 'The verification id: GET /v1/verifications/{id}, cancel, check by id' }),
+      status: Type.Literal('pending', { description: 'Always pending in this answer (a replay too); GET tells the current status' }),
+      resendAvailableAt: Type.String({
+        format: 'date-time',
+        description: "From when the next send to this channel and phone would pass every window of SEND_LIMITS and PHONE_SEND_LIMITS",
+      }),
       code: Type.Optional(Type.String({ description: 'The code itself, only with EXPOSE_CODE=true (never in production)' })),
     },
     { description: 'The code was sent' },
@@ -84,3 +138,6 @@ export const NotificationResponses = {
   ),
   ...ERRORS,
 };
+
+export const GetVerificationResponses = { 200: Verification, ...ERRORS };
+export const CancelVerificationResponses = { 200: { ...Verification, description: 'The verification, now canceled' }, ...ERRORS };

@@ -6,10 +6,15 @@ export type AuditEventName =
   | 'code.rate_limited'
   | 'code.approved'
   | 'code.rejected'
+  | 'code.canceled'
+  | 'code.delivered'
+  | 'code.undelivered'
   | 'notice.sent'
   | 'notice.send_failed'
   | 'notice.send_unconfirmed'
-  | 'notice.rate_limited';
+  | 'notice.rate_limited'
+  | 'notice.delivered'
+  | 'notice.undelivered';
 
 /** An event's own flat fields (undefined ones are left out). */
 export type AuditEventFields = Readonly<Record<string, string | number | undefined>>;

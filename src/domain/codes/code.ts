@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, randomBytes, randomInt, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, randomInt, randomUUID, type KeyObject } from 'node:crypto';
 
 /** A uniformly random code of `length` ASCII digits, leading zeros kept. */
 export function generateCode(length: number): string {
@@ -45,4 +45,12 @@ let counter = 0;
 export function generateSendId(): string {
   counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
   return `${PROCESS_TAG}${counter.toString(36)}`;
+}
+
+/**
+ * A verification's id, also the OutId of its SMS (so the delivery report finds it): 122 random bits
+ * (a v4 UUID, from Node's pooled entropy) as 32 hex digits, unguessable and URL-safe.
+ */
+export function generateVerificationId(): string {
+  return randomUUID().replaceAll('-', '');
 }

@@ -1,7 +1,20 @@
 import { longestWindowMs, ROOM, type WindowsVerdict } from '../limits/windows.js';
 import type { SendWindow } from '../limits/send-window.js';
 import type { AuditEvent, AuditEventName } from '../audit/audit.js';
-import type { CheckStatus, CommitResult, FullLimit, LimitGroup, LimitScope, SendKind, SendLimits, SendOutcome, SendPlan } from '../store.js';
+import type {
+  CheckStatus,
+  CommitResult,
+  FullLimit,
+  LimitGroup,
+  LimitScope,
+  ReceiptOutcome,
+  SendKind,
+  SendLimits,
+  SendOutcome,
+  SendPlan,
+  VerificationRecord,
+  VerificationStatus,
+} from '../store.js';
 
 /**
  * The store's decision rules, written once. The memory store is these functions plus maps; each
@@ -27,8 +40,14 @@ export function recordKeepMs(codeTtlMs: number, channelWindows: readonly SendWin
 }
 
 /** Plans a code send once: its limit groups and record keep time are derived here and nowhere else. */
-export function planSend(input: Omit<SendPlan, 'groups' | 'keepMs' | 'kind'>): SendPlan {
-  return { ...input, kind: 'code', groups: limitGroups(input.limits), keepMs: recordKeepMs(input.codeTtlMs, input.limits.channel) };
+export function planSend(input: Omit<SendPlan, 'groups' | 'keepMs' | 'kind' | 'maxAttempts'> & { readonly maxAttempts?: number }): SendPlan {
+  return {
+    ...input,
+    kind: 'code',
+    maxAttempts: input.maxAttempts ?? Number.MAX_SAFE_INTEGER,
+    groups: limitGroups(input.limits),
+    keepMs: recordKeepMs(input.codeTtlMs, input.limits.channel),
+  };
 }
 
 /**
@@ -38,7 +57,7 @@ export function planSend(input: Omit<SendPlan, 'groups' | 'keepMs' | 'kind'>): S
  */
 export function planNotice(input: Pick<SendPlan, 'subject' | 'context' | 'sendId'> & { readonly limits: Omit<SendLimits, 'channel' | 'phone'> }): SendPlan {
   const limits: SendLimits = { ...input.limits, channel: [], phone: [] };
-  return { ...input, kind: 'notice', codeHash: '', codeTtlMs: 0, keepMs: 0, limits, groups: limitGroups(limits) };
+  return { ...input, kind: 'notice', codeHash: '', codeTtlMs: 0, keepMs: 0, maxAttempts: 0, limits, groups: limitGroups(limits) };
 }
 
 /** The audit event of a send's step: `code.sent`, `notice.rate_limited`, … */
@@ -83,6 +102,17 @@ export function judgeSend(groups: readonly LimitGroup[], verdicts: readonly Wind
   };
 }
 
+/**
+ * From when the next send to this (channel, phone) passes every channel and phone window, given their
+ * verdicts with this send counted (`resendAvailableAt`; the IP and global limits are left out).
+ */
+export function resendAt(now: number, groups: readonly LimitGroup[], verdicts: readonly WindowsVerdict[]): number {
+  const waits = verdicts.filter((_, i) => RESEND_SCOPES.has((groups[i] as LimitGroup).scope)).map((v) => v.retryAfterMs);
+  return now + Math.max(0, ...waits);
+}
+
+export const RESEND_SCOPES: ReadonlySet<LimitScope> = new Set(['channel', 'phone']);
+
 /** A code as a check sees it. */
 export interface CodeView {
   readonly hash: string;
@@ -90,6 +120,24 @@ export interface CodeView {
   readonly used: boolean;
   /** Wrong guesses so far. */
   readonly attempts: number;
+  /** Its send's id (the verification id). */
+  readonly sendId?: string;
+  /** Its verification was canceled: the code never verifies again. */
+  readonly canceled?: boolean;
+}
+
+/** A decision an earlier check with the same idempotency key took on the current code. */
+export interface PriorDecision {
+  readonly hash: string;
+  readonly status: CheckStatus;
+  readonly attemptsRemaining: number;
+}
+
+export interface CheckOptions {
+  /** `{verificationId, code}`: only that verification's code is looked at. */
+  readonly verificationId?: string | undefined;
+  /** What the request's idempotency key decided before, if it did. */
+  readonly prior?: PriorDecision | undefined;
 }
 
 export interface CheckDecision {
@@ -101,12 +149,18 @@ export interface CheckDecision {
   readonly effect: 'none' | 'use' | 'wrong';
   /** The attempt number audited (approved and mismatch only). */
   readonly attempt: number | undefined;
+  /** An earlier decision given again: nothing is written or audited. */
+  readonly replayed: boolean;
 }
 
 /**
  * The client IP's check limit (`ipChecks`, the verdict of its windows: a refused check is not
- * counted; every other one is, whatever its outcome) → not found → expired → used → too many
- * attempts → the phone's wrong-guess limit (`failures`, the verdict of its windows) → compare.
+ * counted; every other one is, whatever its outcome) → a repeat of an idempotent check (same key and
+ * code) gets the same decision again (another code under that key is a new check) → not found (no
+ * code, a canceled one, or not the verification asked for) → expired → used → too many attempts →
+ * the phone's wrong-guess limit (`failures`, the verdict of its windows) → compare. With an
+ * idempotency key, a decision that writes (`use`, `wrong`) is recorded with the code
+ * (`PriorDecision`), in the same step.
  */
 export function judgeCheck(
   code: CodeView | undefined,
@@ -115,6 +169,7 @@ export function judgeCheck(
   maxAttempts: number,
   failures: WindowsVerdict,
   ipChecks: WindowsVerdict = ROOM,
+  options: CheckOptions = {},
 ): CheckDecision {
   const answer = (status: CheckStatus, extra: Partial<CheckDecision> = {}): CheckDecision => ({
     status,
@@ -122,10 +177,14 @@ export function judgeCheck(
     retryAfterMs: 0,
     effect: 'none',
     attempt: undefined,
+    replayed: false,
     ...extra,
   });
   if (ipChecks.refused !== undefined) return answer('check_limited', { retryAfterMs: ipChecks.retryAfterMs });
-  if (!code) return answer('not_found');
+  const prior = options.prior;
+  if (prior && prior.hash === givenHash) return answer(prior.status, { attemptsRemaining: prior.attemptsRemaining, replayed: true });
+  if (!code || code.canceled) return answer('not_found');
+  if (options.verificationId !== undefined && code.sendId !== options.verificationId) return answer('not_found');
   if (now >= code.expiresAt) return answer('expired');
   if (code.used) return answer('used');
   if (code.attempts >= maxAttempts) return answer('too_many_attempts');
@@ -137,23 +196,82 @@ export function judgeCheck(
   return answer('mismatch', { attemptsRemaining: maxAttempts - attempt, effect: 'wrong', attempt });
 }
 
-/** The event a check audits. `outId`: the current code's send id, when there is a current code. */
-export function checkEvent(decision: CheckDecision, outId: string | undefined): AuditEvent {
+/** The event a check audits (none for a replay). `outId`: the current code's send id, when there is a current code. */
+export function checkEvent(decision: CheckDecision, outId: string | undefined): AuditEvent | undefined {
+  if (decision.replayed) return undefined;
   return decision.status === 'approved'
     ? { event: 'code.approved', attempt: decision.attempt, outId }
     : { event: 'code.rejected', reason: decision.status, attempt: decision.attempt, outId };
 }
 
 /**
- * A commit of send `sendId`: its pending code becomes current unless a newer send's code already is
- * (`superseded`); without a pending code, it is `repeated` if that send's code is already current,
- * else `lost` (audited as code.sent with reason `unconfirmed`).
+ * A commit of send `sendId`: its pending code becomes current unless a newer send's code already is,
+ * or its verification was canceled while in flight (`superseded`: its code never becomes current);
+ * without a pending code, it is `repeated` if that send's code is already current, else `lost`
+ * (audited as code.sent with reason `unconfirmed`).
  */
 export function commitOutcome(
   pendingSentAt: number | undefined,
   current: { readonly sentAt: number; readonly sendId: string } | undefined,
   sendId: string,
+  canceled = false,
 ): CommitResult {
-  if (pendingSentAt !== undefined) return pendingSentAt >= (current?.sentAt ?? -1) ? 'promoted' : 'superseded';
+  if (pendingSentAt !== undefined) return !canceled && pendingSentAt >= (current?.sentAt ?? -1) ? 'promoted' : 'superseded';
   return current?.sendId === sendId ? 'repeated' : 'lost';
+}
+
+/**
+ * What a verification reads at `now`. The ends a decision wrote (approved, canceled, superseded,
+ * failed) stay; otherwise past its code's TTL it is `expired`, with its wrong guesses used up
+ * `max_attempts_reached`, else `unconfirmed` or `pending` as its send was.
+ */
+export function verificationStatus(
+  record: Pick<VerificationRecord, 'state' | 'attempts' | 'maxAttempts' | 'expiresAt'>,
+  now: number,
+): VerificationStatus {
+  switch (record.state) {
+    case 'approved':
+    case 'canceled':
+    case 'superseded':
+    case 'failed':
+      return record.state;
+    default:
+      if (now >= record.expiresAt) return 'expired';
+      if (record.attempts >= record.maxAttempts) return 'max_attempts_reached';
+      return record.state === 'unconfirmed' ? 'unconfirmed' : 'pending';
+  }
+}
+
+/** Only a pending verification can be canceled; anything else is refused with its status. */
+export function canCancel(status: VerificationStatus): boolean {
+  return status === 'pending';
+}
+
+/**
+ * A newer send's code became current: the verification of the code it replaced becomes `superseded`
+ * if it was still live (pending or unconfirmed); one already at an end keeps its status.
+ */
+export function isSuperseded(previous: VerificationRecord, now: number): boolean {
+  const status = verificationStatus(previous, now);
+  return status === 'pending' || status === 'unconfirmed';
+}
+
+/**
+ * A delivery report for a verification: `unknown` without one, `duplicate` once a report was recorded
+ * (the first wins), `early` while its send is in flight (kept, applied by the commit), else `recorded`.
+ */
+export function receiptOutcome(record: VerificationRecord | undefined): ReceiptOutcome {
+  if (!record) return 'unknown';
+  if (record.delivery.status !== 'unknown') return 'duplicate';
+  return record.state === 'reserved' ? 'early' : 'recorded';
+}
+
+/** An undelivered report frees its send's slot in the channel's and the phone's logs if its code is the current one. */
+export function freesSlot(delivered: boolean, recordId: string, currentSendId: string | undefined): boolean {
+  return !delivered && recordId === currentSendId;
+}
+
+/** The event a recorded report audits. */
+export function receiptEvent(kind: 'code' | 'notice', delivered: boolean, errorCode: string, outId: string): AuditEvent {
+  return { event: `${kind}.${delivered ? 'delivered' : 'undelivered'}`, errorCode, outId };
 }

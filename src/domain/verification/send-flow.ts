@@ -7,13 +7,14 @@ import { StoreUnavailableError } from '../store-unavailable.js';
 import type { LimitScope, SendLimits } from '../store.js';
 import { logStoreError, type CommitRetry } from './commit-retry.js';
 import { retryAfterSeconds, type VerificationKit } from './kit.js';
+import { deliverTestSms } from './receipts.js';
 import type { SendReservation } from './reservation.js';
 import type { RateLimited, Unconfirmed } from './types.js';
 import type { SmsFailure } from '../sms-provider.js';
 
 /** How one reserved send ended. */
 export type SendFlowResult =
-  | { readonly kind: 'sent'; readonly bizId: string | undefined; readonly expiresAt: number }
+  | { readonly kind: 'sent'; readonly bizId: string | undefined; readonly expiresAt: number; readonly resendAt: number }
   | RateLimited
   | { readonly kind: 'send_failed'; readonly failure: SmsFailure }
   | Unconfirmed;
@@ -58,10 +59,12 @@ export async function reserveAndSend(
   }
 
   const outcome = await kit.sendSms(message);
-  const event = kit.providerFields(message.templateCode, reservation.sendId, outcome);
+  const event = kit.providerFields(message.templateCode, reservation.sendId, outcome, message.phone);
   if (outcome.ok) {
     await finish(kit, commits, reservation, event, reserved.expiresAt, 'sent');
-    return { kind: 'sent', bizId: outcome.bizId, expiresAt: reserved.expiresAt };
+    // A TEST_PHONES send never left: it is delivered at once.
+    if (kit.testCode(message.phone) !== undefined) await deliverTestSms(kit, reservation.sendId);
+    return { kind: 'sent', bizId: outcome.bizId, expiresAt: reserved.expiresAt, resendAt: reserved.resendAt };
   }
   kit.logFailure(log.logger, log.what, log.phone, plan.subject.channel, outcome);
   if (outcome.failure !== 'unconfirmed') {

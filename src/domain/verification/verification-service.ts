@@ -1,18 +1,25 @@
 import type { AuditPage, AuditQuery } from '../audit/audit.js';
 import { orUnavailable } from '../store-unavailable.js';
 import { checkCode } from './check-code.js';
+import { cancelVerification, getVerification } from './lifecycle.js';
+import { recordReceipts } from './receipts.js';
 import { CommitRetry } from './commit-retry.js';
 import { VerificationKit } from './kit.js';
 import { sendCode } from './send-code.js';
 import { sendNotice } from './send-notice.js';
+import type { ReceiptResult } from '../store.js';
 import type {
+  CancelVerificationResult,
   CheckCodeRequest,
   CheckCodeResult,
   SendCodeRequest,
   SendCodeResult,
   SendNoticeRequest,
   SendNoticeResult,
+  ReceiptReport,
+  VerificationLookup,
   VerificationServiceDeps,
+  VerificationView,
 } from './types.js';
 
 export type * from './types.js';
@@ -62,6 +69,21 @@ export class VerificationService {
     const result = await sendNotice(this.kit, this.commits, request);
     this.deps.observer?.noticeSent(result);
     return result;
+  }
+
+  /** A verification by id, if the caller may see it (undefined: unknown to it). */
+  getVerification(lookup: VerificationLookup): Promise<VerificationView | undefined> {
+    return getVerification(this.kit, lookup);
+  }
+
+  /** A pending verification becomes canceled: its code never verifies again. */
+  cancelVerification(lookup: VerificationLookup): Promise<CancelVerificationResult> {
+    return cancelVerification(this.kit, lookup);
+  }
+
+  /** Delivery reports pushed by the provider, each recorded once per send. */
+  recordReceipts(reports: readonly ReceiptReport[]): Promise<ReceiptResult[]> {
+    return recordReceipts(this.kit, reports);
   }
 
   /** A page of the audit trail. */

@@ -2,50 +2,36 @@ import { contextFields, flatten, namedEvent, type AuditContext, type AuditEvent,
 import { MemoryAuditLog } from './memory-audit-log.js';
 import type { SendWindow } from '../../domain/limits/send-window.js';
 import { judgeWindows, liveEntries, longestWindowMs, ROOM } from '../../domain/limits/windows.js';
-import { checkEvent, commitOutcome, fullLimit, judgeCheck, judgeSend, sendEventName } from '../../domain/verification/rules.js';
+import {
+  checkEvent,
+  commitOutcome,
+  fullLimit,
+  isSuperseded,
+  judgeCheck,
+  judgeSend,
+  resendAt,
+  sendEventName,
+} from '../../domain/verification/rules.js';
 import { failuresKey, ipChecksKey, limitKey, subjectKeys } from '../keys.js';
+import { MemoryVerifications, type RecordsHost } from './memory-verifications.js';
+import { DEFAULT_VERIFICATION_RETENTION_MS, times, type CodeRecord, type MemoryStoreOptions, type TimeLog } from './memory-records.js';
+
+export { DEFAULT_VERIFICATION_RETENTION_MS, type MemoryStoreOptions } from './memory-records.js';
 import type {
+  CancelResult,
   CheckCodeInput,
   CheckResult,
   CommitResult,
+  DeliveryReceipt,
+  OutIdTarget,
+  ReceiptResult,
   FullLimit,
   ReserveSendResult,
   SendOutcome,
   SendPlan,
   VerificationStore,
+  VerificationView,
 } from '../../domain/store.js';
-
-interface CodeState {
-  readonly hash: string;
-  readonly sendId: string;
-  readonly sentAt: number;
-  readonly expiresAt: number;
-  used: boolean;
-  attempts: number;
-}
-
-interface CodeRecord {
-  /** The code that verifies; undefined until a send is committed. */
-  current: CodeState | undefined;
-  /** Reserved sends whose SMS is in flight, by send id. */
-  pending: Map<string, CodeState>;
-  keepUntil: number;
-}
-
-/** A sorted log of timestamps, like the Redis sorted sets the scripts use. */
-interface TimeLog {
-  entries: Array<{ readonly id: string; readonly at: number }>;
-  keepUntil: number;
-}
-
-export interface MemoryStoreOptions {
-  /** The clock (ms). Tests move it; production uses `Date.now`. */
-  readonly now?: () => number;
-  /** How often expired records are swept out, so memory stays bounded. */
-  readonly sweepIntervalMs?: number;
-  /** Audit retention; the in-process log keeps at most `maxLen` (default 10,000) events. */
-  readonly audit?: { readonly retentionMs: number; readonly maxLen?: number | undefined };
-}
 
 const DEFAULT_AUDIT = { retentionMs: 30 * 86_400_000, maxLen: 10_000 };
 
@@ -61,6 +47,7 @@ export class MemoryStore implements VerificationStore {
   private readonly codes = new Map<string, CodeRecord>();
   private readonly logs = new Map<string, TimeLog>();
   private readonly secrets: string[] = [];
+  private readonly verifications: MemoryVerifications;
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -70,6 +57,7 @@ export class MemoryStore implements VerificationStore {
       retentionMs: options.audit?.retentionMs ?? DEFAULT_AUDIT.retentionMs,
       maxLen: options.audit?.maxLen ?? DEFAULT_AUDIT.maxLen,
     });
+    this.verifications = new MemoryVerifications(options.verificationRetentionMs ?? DEFAULT_VERIFICATION_RETENTION_MS);
     this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
   }
@@ -88,11 +76,15 @@ export class MemoryStore implements VerificationStore {
       return { ok: false, scope: verdict.scope, window: verdict.window, retryAfterMs: verdict.retryAfterMs };
     }
 
-    groups.forEach((group, i) => {
+    const counted = groups.map((group, i) => {
       const entries = [...(logs[i] ?? []), { id: input.sendId, at: now }];
       this.logs.set(keys[i] as string, { entries, keepUntil: now + longestWindowMs(group.windows) });
+      return judgeWindows(times(entries), group.windows, now);
     });
-    if (input.kind === 'notice') return { ok: true, sentAt: now, expiresAt: now };
+    if (input.kind === 'notice') {
+      this.verifications.index(input.sendId, { kind: 'notice', subject: input.subject }, now);
+      return { ok: true, sentAt: now, expiresAt: now, resendAt: now };
+    }
     const codeKey = subjectKeys('', input.subject).code;
     const keepUntil = now + input.keepMs;
     const record = this.liveCode(codeKey, now) ?? { current: undefined, pending: new Map(), keepUntil };
@@ -103,10 +95,14 @@ export class MemoryStore implements VerificationStore {
       expiresAt: now + input.codeTtlMs,
       used: false,
       attempts: 0,
+      canceled: false,
+      decisions: new Map(),
     });
     record.keepUntil = Math.max(record.keepUntil, keepUntil);
     this.codes.set(codeKey, record);
-    return { ok: true, sentAt: now, expiresAt: now + input.codeTtlMs };
+    const expiresAt = now + input.codeTtlMs;
+    this.verifications.create(input.sendId, input.subject, { now, expiresAt, maxAttempts: input.maxAttempts });
+    return { ok: true, sentAt: now, expiresAt, resendAt: resendAt(now, groups, counted) };
   }
 
   async commitSend(input: SendPlan, event: AuditEventFields, outcome: SendOutcome = 'sent'): Promise<CommitResult> {
@@ -118,16 +114,23 @@ export class MemoryStore implements VerificationStore {
     }
     const record = this.liveCode(subjectKeys('', input.subject).code, now);
     const pending = record?.pending.get(input.sendId);
-    const result = commitOutcome(pending?.sentAt, record?.current, input.sendId);
+    const verification = this.verifications.get(input.sendId, now);
+    const result = commitOutcome(pending?.sentAt, record?.current, input.sendId, verification?.state === 'canceled');
     if (result === 'repeated') return result;
     if (record && pending) {
       record.pending.delete(input.sendId);
-      if (result === 'promoted') record.current = pending;
+      if (result === 'promoted') {
+        const previous = record.current && this.verifications.get(record.current.sendId, now);
+        if (previous && isSuperseded(previous, now)) previous.state = 'superseded';
+        record.current = pending;
+      }
       const keepUntil = pending.sentAt + input.keepMs;
       record.keepUntil = Math.max(record.keepUntil, keepUntil);
     }
+    this.verifications.settle(input.sendId, now, outcome);
     const unconfirmed = result === 'lost' ? { reason: 'unconfirmed' } : {};
     this.record(now, input.context, namedEvent(name, { ...event, ...unconfirmed }));
+    if (verification?.receiptPending) this.verifications.applyReceipt(verification, now, input.context, this.host);
     return result;
   }
 
@@ -150,6 +153,7 @@ export class MemoryStore implements VerificationStore {
       const record = this.liveCode(codeKey, now);
       record?.pending.delete(input.sendId);
       if (record && !record.current && record.pending.size === 0) this.codes.delete(codeKey);
+      this.verifications.settle(input.sendId, now, 'failed');
     }
     this.record(now, input.context, namedEvent(sendEventName(input.kind, 'send_failed'), event));
   }
@@ -163,21 +167,69 @@ export class MemoryStore implements VerificationStore {
     const ipLog = ip ? ipChecksKey('', ip.address) : undefined;
     const ipChecks = ip && ipLog ? this.liveLog(ipLog, ip.windows, now) : [];
     const ipVerdict = ip ? judgeWindows(times(ipChecks), ip.windows, now) : ROOM;
-    const decision = judgeCheck(code, input.codeHash, now, input.maxAttempts, judgeWindows(times(failures), input.failureLimits, now), ipVerdict);
+    const prior = input.idempotencyKey === undefined ? undefined : code?.decisions.get(input.idempotencyKey);
+    const decision = judgeCheck(code, input.codeHash, now, input.maxAttempts, judgeWindows(times(failures), input.failureLimits, now), ipVerdict, {
+      verificationId: input.verificationId,
+      prior,
+    });
     if (ip && ipLog && decision.status !== 'check_limited') {
       this.logs.set(ipLog, { entries: [...ipChecks, { id: input.checkId, at: now }], keepUntil: now + longestWindowMs(ip.windows) });
     }
-    if (code && decision.effect === 'use') code.used = true;
+    const verification = code && decision.effect !== 'none' ? this.verifications.get(code.sendId, now) : undefined;
+    if (code && decision.effect === 'use') {
+      code.used = true;
+      if (verification) verification.state = 'approved';
+    }
     if (code && decision.effect === 'wrong') {
       code.attempts += 1;
+      if (verification) verification.attempts += 1;
       if (input.failureLimits.length > 0) {
         const entries = [...failures, { id: input.checkId, at: now }];
         this.logs.set(failuresLog, { entries, keepUntil: now + longestWindowMs(input.failureLimits) });
       }
     }
-    this.record(now, input.context, checkEvent(decision, code?.sendId));
-    return { status: decision.status, attemptsRemaining: decision.attemptsRemaining, retryAfterMs: decision.retryAfterMs };
+    if (code && decision.effect !== 'none' && input.idempotencyKey !== undefined) {
+      code.decisions.set(input.idempotencyKey, { hash: input.codeHash, status: decision.status, attemptsRemaining: decision.attemptsRemaining });
+    }
+    const event = checkEvent(decision, code?.sendId);
+    if (event) this.record(now, input.context, event);
+    return {
+      status: decision.status,
+      attemptsRemaining: decision.attemptsRemaining,
+      retryAfterMs: decision.retryAfterMs,
+      ...(decision.replayed ? { replayed: true } : {}),
+    };
   }
+
+  async findOutId(outId: string): Promise<OutIdTarget | undefined> {
+    return this.verifications.target(outId, this.now())?.target;
+  }
+
+  async getVerification(id: string): Promise<VerificationView | undefined> {
+    const now = this.now();
+    const record = this.verifications.get(id, now);
+    return record && this.verifications.view(record, now);
+  }
+
+  async cancelVerification(id: string, context: Omit<AuditContext, 'phone' | 'channel'>): Promise<CancelResult> {
+    return this.verifications.cancel(id, context, this.now(), this.host);
+  }
+
+  async recordReceipt(receipt: DeliveryReceipt): Promise<ReceiptResult> {
+    return this.verifications.receipt(receipt, this.now(), this.host);
+  }
+
+  /** What the verification records reach of the rest of the store. */
+  private readonly host: RecordsHost = {
+    currentCode: (subject, now) => this.liveCode(subjectKeys('', subject).code, now)?.current,
+    dropFromLogs: (keys, id) => {
+      for (const key of keys) {
+        const log = this.logs.get(key);
+        if (log) log.entries = log.entries.filter((e) => e.id !== id);
+      }
+    },
+    audit: (now, context, event) => this.record(now, context, event),
+  };
 
   async appendAudit(context: AuditContext, event: AuditEvent): Promise<void> {
     this.record(this.now(), context, event);
@@ -198,6 +250,7 @@ export class MemoryStore implements VerificationStore {
     clearInterval(this.sweeper);
     this.codes.clear();
     this.logs.clear();
+    this.verifications.clear();
   }
 
   /** How many records (codes and logs) the store holds: lets tests prove nothing outlives its window. */
@@ -234,9 +287,6 @@ export class MemoryStore implements VerificationStore {
     const now = this.now();
     for (const [key, record] of this.codes) if (record.keepUntil <= now) this.codes.delete(key);
     for (const [key, log] of this.logs) if (log.keepUntil <= now || log.entries.length === 0) this.logs.delete(key);
+    this.verifications.sweep(now);
   }
-}
-
-function times(entries: TimeLog['entries']): number[] {
-  return entries.map((entry) => entry.at);
 }

@@ -3,19 +3,26 @@ import type { AuditContext, AuditEvent, AuditEventFields, AuditSettings } from '
 import { silentLogger, type Logger } from '../../domain/logger.js';
 import type { WindowsVerdict } from '../../domain/limits/windows.js';
 import type {
+  CancelResult,
   CheckCodeInput,
   CheckResult,
   CommitResult,
+  DeliveryReceipt,
   FullLimit,
   LimitGroup,
+  OutIdTarget,
+  ReceiptResult,
   ReserveSendResult,
   SendOutcome,
   SendPlan,
   VerificationStore,
+  VerificationView,
 } from '../../domain/store.js';
 import { fullLimit, sendEventName } from '../../domain/verification/rules.js';
-import { failuresKey, ipChecksKey, limitKey, secretKey, subjectKeys } from '../keys.js';
+import { DEFAULT_VERIFICATION_RETENTION_MS } from '../memory/memory-store.js';
+import { failuresKey, ipChecksKey, limitKey, outIdKey, phoneSendsKey, secretKey, subjectKeys } from '../keys.js';
 import { RedisDeadlines } from './deadlines.js';
+import { RedisVerifications } from './redis-verifications.js';
 import { RedisAuditReader } from './redis-audit-reader.js';
 import { connectRedis, type RedisClient } from './redis-client.js';
 import { appendAudit } from './scripts/append-audit.js';
@@ -41,6 +48,8 @@ export interface RedisStoreOptions {
    * server time, so a test can move time. Production leaves it unset: the scripts read Redis TIME.
    */
   readonly clock?: () => number;
+  /** `VERIFICATION_RETENTION` (default 24h): how long verifications and OutIds are kept. */
+  readonly verificationRetentionMs?: number;
 }
 
 /** Scopes whose send logs live in the phone's hash slot; the others (ip, global) do not. */
@@ -74,11 +83,14 @@ export class RedisStore implements VerificationStore {
   private readonly scripts: ScriptRunner;
   private readonly prefix: string;
   private readonly cluster: boolean;
+  private readonly retentionMs: number;
+  private readonly verifications: RedisVerifications;
 
   constructor(client: Redis | Cluster, options: RedisStoreOptions, deadlines?: RedisDeadlines) {
     this.client = client;
     this.prefix = options.prefix;
     this.cluster = client.isCluster;
+    this.retentionMs = options.verificationRetentionMs ?? DEFAULT_VERIFICATION_RETENTION_MS;
     this.scripts = new ScriptRunner(client, {
       auditKey: options.auditKey,
       audit: options.audit,
@@ -87,16 +99,24 @@ export class RedisStore implements VerificationStore {
       deadlines,
     });
     this.audit = new RedisAuditReader(client, options.auditKey ?? `${options.prefix}audit`);
+    this.verifications = new RedisVerifications(client, this.scripts, this.prefix, this.retentionMs);
   }
 
   async reserveSend(plan: SendPlan): Promise<ReserveSendResult> {
     const { local, remote } = this.split(plan);
+    // Where the verification id (a notice's OutId) leads: written by the reserve script on one node; on
+    // Cluster (its own slot) written first and dropped if the send is refused.
+    if (this.cluster) await this.verifications.index(plan.sendId, { kind: plan.kind, subject: plan.subject });
     const outside = await this.reserveRemote(plan, remote);
     let reply;
     try {
       reply = await reserveSend(this.scripts, plan.context, {
         kind: plan.kind,
         codeKey: subjectKeys(this.prefix, plan.subject).code,
+        verificationsKey: subjectKeys(this.prefix, plan.subject).verifications,
+        maxAttempts: plan.maxAttempts,
+        retentionMs: this.retentionMs,
+        index: this.cluster ? undefined : { key: outIdKey(this.prefix, plan.sendId), phone: plan.subject.phone, channel: plan.subject.channel },
         groups: local.map((group) => ({ group, key: this.logKey(plan, group) })),
         outside: remote.map((group, i) => ({ group, verdict: outside[i] as WindowsVerdict })),
         sendId: plan.sendId,
@@ -109,7 +129,10 @@ export class RedisStore implements VerificationStore {
       throw error;
     }
     if (reply.ok) return reply;
-    await this.undoRemote(plan, remote.filter((_, i) => outside[i]?.refused === undefined));
+    await Promise.all([
+      this.undoRemote(plan, remote.filter((_, i) => outside[i]?.refused === undefined)),
+      ...(this.cluster ? [this.client.del(outIdKey(this.prefix, plan.sendId))] : []),
+    ]);
     const group = [...local, ...remote][reply.group] as LimitGroup;
     return { ok: false, scope: group.scope, window: reply.window, retryAfterMs: reply.retryAfterMs };
   }
@@ -139,12 +162,19 @@ export class RedisStore implements VerificationStore {
   }
 
   async commitSend(plan: SendPlan, event: AuditEventFields, outcome: SendOutcome = 'sent'): Promise<CommitResult> {
+    const keys = subjectKeys(this.prefix, plan.subject);
     return commitSend(this.scripts, plan.context, {
       kind: plan.kind,
       name: sendEventName(plan.kind, outcome),
-      codeKey: subjectKeys(this.prefix, plan.subject).code,
+      outcome,
+      codeKey: keys.code,
+      verificationsKey: keys.verifications,
+      checksKey: keys.checks,
+      channelLogKey: keys.sends,
+      phoneLogKey: phoneSendsKey(this.prefix, plan.subject.phone),
       sendId: plan.sendId,
       keepMs: plan.keepMs,
+      retentionMs: this.retentionMs,
       event,
     });
   }
@@ -155,6 +185,8 @@ export class RedisStore implements VerificationStore {
       releaseSend(this.scripts, plan.context, {
         kind: plan.kind,
         codeKey: subjectKeys(this.prefix, plan.subject).code,
+        verificationsKey: subjectKeys(this.prefix, plan.subject).verifications,
+        retentionMs: this.retentionMs,
         logKeys: local.map((group) => this.logKey(plan, group)),
         sendId: plan.sendId,
         event,
@@ -180,9 +212,15 @@ export class RedisStore implements VerificationStore {
    * the phone's script did not answer (a 503 leaves no trace).
    */
   async checkCode(input: CheckCodeInput): Promise<CheckResult> {
+    const keys = subjectKeys(this.prefix, input.subject);
     const args = {
-      codeKey: subjectKeys(this.prefix, input.subject).code,
+      codeKey: keys.code,
       failuresKey: failuresKey(this.prefix, input.subject.phone),
+      verificationsKey: keys.verifications,
+      checksKey: keys.checks,
+      verificationId: input.verificationId,
+      idempotencyKey: input.idempotencyKey,
+      retentionMs: this.retentionMs,
       codeHash: input.codeHash,
       maxAttempts: input.maxAttempts,
       checkId: input.checkId,
@@ -206,6 +244,22 @@ export class RedisStore implements VerificationStore {
       await undo();
       throw error;
     }
+  }
+
+  findOutId(outId: string): Promise<OutIdTarget | undefined> {
+    return this.verifications.findOutId(outId);
+  }
+
+  getVerification(id: string): Promise<VerificationView | undefined> {
+    return this.verifications.getVerification(id);
+  }
+
+  cancelVerification(id: string, context: Omit<AuditContext, 'phone' | 'channel'>): Promise<CancelResult> {
+    return this.verifications.cancelVerification(id, context);
+  }
+
+  recordReceipt(receipt: DeliveryReceipt): Promise<ReceiptResult> {
+    return this.verifications.recordReceipt(receipt);
   }
 
   async appendAudit(context: AuditContext, event: AuditEvent): Promise<void> {

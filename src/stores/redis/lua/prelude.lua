@@ -1,7 +1,7 @@
 -- Shared by every script (prepended at load time).
 -- ARGV[1] audit mode: '1' the last KEY is the audit stream and events are appended to it;
 -- '2' (Redis Cluster, where the stream lives in another slot) events are returned after the
--- script's own reply for the caller to append; '0' no events. ARGV[2] audit retention ms,
+-- script's own reply for the caller to append (each as its field count, then its fields); '0' no events. ARGV[2] audit retention ms,
 -- ARGV[3] audit max length (0 = none), ARGV[4] the time in ms to decide at, or '' for Redis
 -- server time (production; a test store passes its own clock), ARGV[5] the request's deadline in
 -- Redis server time (ms), or '' for none, ARGV[6] m, then m pairs of context
@@ -40,6 +40,7 @@ local ARG0 = 6 + 2 * AUDIT_CONTEXT
 -- trimming by age (MINID ~) and, when configured, by count (MAXLEN ~).
 local function audit(now, extra)
   if AUDIT_DEFER then
+    DEFERRED[#DEFERRED + 1] = #extra
     for i = 1, #extra do DEFERRED[#DEFERRED + 1] = extra[i] end
     return
   end
@@ -102,4 +103,48 @@ local function check_windows(key, now, at)
     at = at + 3
   end
   return refused, label, retry, longest, at
+end
+
+-- Verification records (rules.ts verificationStatus, receiptOutcome): one field per send id in the
+-- (channel, phone)'s `:ver` hash, a JSON object {c created, e expires, m max attempts, a wrong
+-- guesses, s state, d delivery, ec error code, rt reported at, rp 1 while a report awaits the commit},
+-- kept `retention` ms after `c` (read past it, a record is absent and dropped).
+local function ver_get(key, id, now, retention)
+  local raw = redis.call('HGET', key, id)
+  if not raw then return nil end
+  local rec = cjson.decode(raw)
+  if rec.c + retention <= now then
+    redis.call('HDEL', key, id)
+    return nil
+  end
+  return rec
+end
+
+-- Writes a record; the hash lives as long as its youngest record.
+local function ver_put(key, id, rec, now, retention)
+  redis.call('HSET', key, id, cjson.encode(rec))
+  local ttl = rec.c + retention - now
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+
+-- rules.ts verificationStatus.
+local function ver_status(rec, now)
+  local s = rec.s
+  if s == 'approved' or s == 'canceled' or s == 'superseded' or s == 'failed' then return s end
+  if now >= rec.e then return 'expired' end
+  if rec.a >= rec.m then return 'max_attempts_reached' end
+  if s == 'unconfirmed' then return 'unconfirmed' end
+  return 'pending'
+end
+
+-- rules.ts receiptEvent and freesSlot: audits a recorded report of verification `id`; an undelivered
+-- one for the current code (the code hash's `id`) frees its slot in the channel's and phone's logs.
+local function apply_receipt(code_key, channel_log, phone_log, id, rec, now)
+  local event = 'code.undelivered'
+  if rec.d == 'delivered' then event = 'code.delivered' end
+  audit(now, { 'event', event, 'errorCode', rec.ec, 'outId', id })
+  if rec.d ~= 'delivered' and redis.call('HGET', code_key, 'id') == id then
+    redis.call('ZREM', channel_log, id)
+    redis.call('ZREM', phone_log, id)
+  end
 end

@@ -2,30 +2,39 @@
 -- nothing), and (a code send) keep its code as pending (field `p:<send id>`) until commit-send
 -- promotes it; the current code stays valid while the SMS is in flight. A notice keeps no code.
 -- A refusal is audited here (code.rate_limited or notice.rate_limited).
--- KEYS[1] code hash, KEYS[2..g+1] one send log per limit group (group 1 is the
--- (channel, phone) one), [last KEY audit]
--- ARGV after the prelude's: kind (code or notice), send id, code HMAC (empty for a notice), code TTL ms, record keep ms, group count g,
+-- A code send records its verification (state `reserved`) and answers when the next send would pass
+-- every channel and phone window (rules.ts resendAt).
+-- KEYS[1] code hash, KEYS[2] verification records, KEYS[3..g+2] one send log per limit group (group 1
+-- is the (channel, phone) one), [last KEY audit]
+-- ARGV after the prelude's: kind (code or notice), send id, code HMAC (empty for a notice), code TTL ms,
+-- record keep ms, max attempts, retention ms, group count g,
 -- then per group: its name, window count n, and n triples (count, window ms, label); then the
 -- verdicts of groups decided elsewhere (Redis Cluster: per-IP and global, in their own slots, reserved
 -- before this script and undone by the caller if this one refuses): count o, then o quadruples
 -- (name, refusing window index or -1, its label, retry-after ms). Groups are numbered in that order.
--- Returns {1, now, expiresAt} or {0, refusing group index, refusing window index, retry-after ms}.
+-- Last, where the send id leads: '1' then phone and channel, its index being the KEY after the send
+-- logs (one node, Sentinel: written here, only if the send is reserved); '0' none (Cluster: the index
+-- lives in its own slot, written by the caller before this script and dropped if it refuses).
+-- Returns {1, now, expiresAt, resendAt} or {0, refusing group index, refusing window index, retry-after ms}.
 local now = now_ms()
 local kind = ARGV[ARG0 + 1]
 local send_id = ARGV[ARG0 + 2]
 local code_hash = ARGV[ARG0 + 3]
 local ttl = tonumber(ARGV[ARG0 + 4])
 local keep = tonumber(ARGV[ARG0 + 5])
-local groups = tonumber(ARGV[ARG0 + 6])
+local max_attempts = tonumber(ARGV[ARG0 + 6])
+local retention = tonumber(ARGV[ARG0 + 7])
+local groups = tonumber(ARGV[ARG0 + 8])
 
 local refused_group, refused_window, refused_label = -1, -1, nil
 local retry = 0
-local longest = {}
-local at = ARG0 + 6
+local longest, names, starts = {}, {}, {}
+local at = ARG0 + 8
 for g = 1, groups do
   local name = ARGV[at + 1]
+  names[g], starts[g] = name, at + 1
   local refused, label, frees
-  refused, label, frees, longest[g], at = check_windows(KEYS[1 + g], now, at + 1)
+  refused, label, frees, longest[g], at = check_windows(KEYS[2 + g], now, at + 1)
   if refused >= 0 and refused_group < 0 then
     refused_group, refused_window, refused_label = g - 1, refused, name .. ':' .. label
   end
@@ -46,12 +55,24 @@ if refused_group >= 0 then
   return reply({0, refused_group, refused_window, retry})
 end
 
-for g = 1, groups do
-  redis.call('ZADD', KEYS[1 + g], now, send_id)
-  redis.call('PEXPIRE', KEYS[1 + g], longest[g])
+local index_at = at + 1
+if ARGV[index_at] == '1' then
+  local index = KEYS[groups + 3]
+  redis.call('HSET', index, 't', kind, 'p', ARGV[index_at + 1], 'c', ARGV[index_at + 2])
+  redis.call('PEXPIRE', index, retention)
 end
-if kind == 'notice' then return reply({1, now, now}) end
+local resend = 0
+for g = 1, groups do
+  redis.call('ZADD', KEYS[2 + g], now, send_id)
+  redis.call('PEXPIRE', KEYS[2 + g], longest[g])
+  if names[g] == 'channel' or names[g] == 'phone' then
+    local _, _, frees = check_windows(KEYS[2 + g], now, starts[g])
+    if frees > resend then resend = frees end
+  end
+end
+if kind == 'notice' then return reply({1, now, now, now}) end
 live_code(KEYS[1], now)
 redis.call('HSET', KEYS[1], 'p:' .. send_id, code_hash .. ' ' .. now .. ' ' .. (now + ttl))
 keep_code(KEYS[1], now + keep, now)
-return reply({1, now, now + ttl})
+ver_put(KEYS[2], send_id, { c = now, e = now + ttl, m = max_attempts, a = 0, s = 'reserved', d = 'unknown', rp = 0 }, now, retention)
+return reply({1, now, now + ttl, now + resend})

@@ -20,9 +20,14 @@ export async function checkCode(
   args: {
     readonly codeKey: string;
     readonly failuresKey: string;
+    readonly verificationsKey: string;
+    readonly checksKey: string;
     readonly codeHash: string;
     readonly maxAttempts: number;
     readonly checkId: string;
+    readonly verificationId: string | undefined;
+    readonly idempotencyKey: string | undefined;
+    readonly retentionMs: number;
     readonly failureLimits: readonly SendWindow[];
     readonly ipChecks: IpCheckLimit;
   },
@@ -32,10 +37,24 @@ export async function checkCode(
     ip === undefined ? ['0'] : 'key' in ip ? ['1', ...windowArgs(ip.windows)] : ['2', ip.verdict.refused ?? -1, ip.verdict.retryAfterMs];
   const reply = await runner.run(
     'check-code',
-    [args.codeKey, args.failuresKey, ...(ip && 'key' in ip ? [ip.key] : [])],
+    [args.codeKey, args.failuresKey, args.verificationsKey, args.checksKey, ...(ip && 'key' in ip ? [ip.key] : [])],
     context,
-    [args.codeHash, args.maxAttempts, args.checkId, ...windowArgs(args.failureLimits), ...ipArgs],
-    () => 3,
+    [
+      args.codeHash,
+      args.maxAttempts,
+      args.checkId,
+      args.verificationId ?? '',
+      args.idempotencyKey ?? '',
+      args.retentionMs,
+      ...windowArgs(args.failureLimits),
+      ...ipArgs,
+    ],
+    () => 4,
   );
-  return { status: reply[0] as CheckStatus, attemptsRemaining: Number(reply[1]), retryAfterMs: Number(reply[2]) };
+  return {
+    status: reply[0] as CheckStatus,
+    attemptsRemaining: Number(reply[1]),
+    retryAfterMs: Number(reply[2]),
+    ...(reply[3] === 1 ? { replayed: true } : {}),
+  };
 }

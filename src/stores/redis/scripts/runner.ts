@@ -7,7 +7,18 @@ import type { Logger } from '../../../domain/logger.js';
 export type ScriptArg = string | number;
 export type Reply = Array<string | number>;
 
-const SCRIPTS = ['reserve-send', 'reserve-limit', 'commit-send', 'release-send', 'check-code', 'append-audit'] as const;
+const SCRIPTS = [
+  'reserve-send',
+  'reserve-limit',
+  'commit-send',
+  'release-send',
+  'check-code',
+  'append-audit',
+  'cancel-verification',
+  'get-verification',
+  'record-receipt',
+  'notice-receipt',
+] as const;
 export type ScriptName = (typeof SCRIPTS)[number];
 
 /** The `.lua` files beside this folder (src/stores/redis/lua/), read once: the shared prelude, then each script's body. */
@@ -65,8 +76,8 @@ export class ScriptRunner {
   }
 
   /**
-   * Runs `name` and returns its own reply, the first `ownLength(reply)` items; whatever follows is
-   * the deferred audit event (Cluster), appended here before returning. The decision stands even if
+   * Runs `name` and returns its own reply, the first `ownLength(reply)` items; whatever follows are
+   * the deferred audit events (Cluster), appended here in order before returning. The decision stands even if
    * that append fails: it is logged, never turned into an error.
    */
   async run(
@@ -88,13 +99,16 @@ export class ScriptRunner {
       throw error;
     }
     const own = ownLength(reply);
-    const deferred = reply.slice(own).map(String);
-    if (deferred.length > 0) {
+    // Each deferred event is its field count, then its fields (a script may decide more than one).
+    for (let at = own; at < reply.length; ) {
+      const count = Number(reply[at]);
+      const fields = reply.slice(at + 1, at + 1 + count).map(String);
+      at += 1 + count;
       try {
-        await this.append(context, deferred);
+        await this.append(context, fields);
       } catch (error) {
         this.options.logger.error(
-          { audit: { event: deferred[1], channel: context.channel }, error: (error as Error).name },
+          { audit: { event: fields[1], channel: context.channel }, error: (error as Error).name },
           'audit event not written: the stream did not answer',
         );
       }
