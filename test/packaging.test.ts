@@ -115,6 +115,19 @@ describe('the compiled build (npm run build, then node dist/server.js)', () => {
     await server?.exited;
   });
 
+  it('refuses, as npm start runs it, to start in production without a code secret, naming the variable', async () => {
+    const refused = startCompiledServer({
+      NODE_ENV: 'production',
+      API_KEYS: 'shop:shop-token-0123456789abcdef',
+      ALLOWED_COUNTRIES: 'CN',
+      GLOBAL_SEND_LIMITS: 'off',
+      REDIS_URL: requireRedisUrl(),
+    });
+    expect(await refused.exited).toBe(1);
+    expect(refused.output().stderr).toMatch(/CODE_SECRET is required with NODE_ENV=production/);
+    expect(refused.output().stdout).not.toMatch(/Server listening/);
+  });
+
   it('imports nothing at run time but Node built-ins and the production dependencies', () => {
     const builtins = new Set(builtinModules);
     const files = readdirSync(join(ROOT, 'dist'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'));

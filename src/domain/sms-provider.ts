@@ -1,5 +1,8 @@
 import type { Phone } from './phones/phone.js';
 
+/** A provider template code (`SMS_154950909`): what callers may name and `NOTICE_TEMPLATES` may list. */
+export const TEMPLATE_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
+
 /** Aliyun wants strings; the seed's callers sometimes sent numbers, which are passed on as they came. */
 export type TemplateValue = string | number | boolean;
 

@@ -1,5 +1,6 @@
 import { generateSendId } from '../codes/code.js';
 import { isPhoneAllowed } from '../phones/phone-policy.js';
+import { TEMPLATE_CODE } from '../sms-provider.js';
 import type { CommitRetry } from './commit-retry.js';
 import { auditContext, type VerificationKit } from './kit.js';
 import { SendReservation } from './reservation.js';
@@ -8,7 +9,6 @@ import { ipLimit } from './send-code.js';
 import { reserveAndSend } from './send-flow.js';
 import type { SendNoticeRequest, SendNoticeResult } from './types.js';
 
-const TEMPLATE_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
  * A notification SMS: the caller's template and parameters, unchanged; no code. Inside the budget:
@@ -29,7 +29,7 @@ export async function sendNotice(kit: VerificationKit, commits: CommitRetry, req
     return { kind: 'invalid', field: 'templateCode' };
   }
   const templates = kit.deps.guards.notices;
-  if (templates && (templates.verificationTemplates.has(request.templateCode) || (templates.allowed && !templates.allowed.has(request.templateCode)))) {
+  if (templates.verificationTemplates.has(request.templateCode) || (templates.allowed && !templates.allowed.has(request.templateCode))) {
     return { kind: 'template_not_allowed' };
   }
   const policy = kit.deps.policies.forChannel(channel);

@@ -166,7 +166,7 @@ export interface VerificationServiceDeps {
   /** The HMAC key for codes, shared by every instance on the same store. */
   readonly secret: string;
   /** Limits beyond the channel's own, which numbers may receive SMS at all, and which templates may be notices. */
-  readonly guards: { readonly limits: AbuseLimits; readonly phonePolicy: PhonePolicy; readonly notices?: NoticeTemplatePolicy };
+  readonly guards: { readonly limits: AbuseLimits; readonly phonePolicy: PhonePolicy; readonly notices: NoticeTemplatePolicy };
   /** `TEST_PHONES`: E.164 → the fixed code. Sends to them never reach the provider. */
   readonly testPhones?: ReadonlyMap<string, string>;
   readonly observer?: VerificationObserver;
