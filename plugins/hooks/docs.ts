@@ -27,22 +27,20 @@ type ErrorName = keyof typeof Errors;
 /** What a route with `config: { idempotent: true }` adds (see hooks/idempotency.ts). */
 const IDEMPOTENCY_ERRORS: readonly ErrorName[] = ['INVALID_IDEMPOTENCY_KEY', 'IDEMPOTENCY_KEY_IN_USE', 'IDEMPOTENCY_KEY_REUSED'];
 
+/** What every route that sends an SMS (a code or a notice) may answer, after its own refusals. */
+const SMS_OUT_ERRORS: readonly ErrorName[] = [
+  'IP_RATE_LIMITED',
+  'GLOBAL_RATE_LIMITED',
+  'PROVIDER_RATE_LIMITED',
+  'SMS_SEND_FAILED',
+  'SMS_SEND_UNCONFIRMED',
+  'PROVIDER_UNAVAILABLE',
+  ...IDEMPOTENCY_ERRORS,
+];
+
 /** The error codes each v1 route answers with, besides `COMMON_ERRORS`. */
 export const ROUTE_ERRORS: Readonly<Record<string, readonly ErrorName[]>> = {
-  'POST /v1/verifications': [
-    'INVALID_PHONE',
-    'INVALID_INPUT',
-    'PHONE_BLOCKED',
-    'RATE_LIMITED',
-    'PHONE_RATE_LIMITED',
-    'IP_RATE_LIMITED',
-    'GLOBAL_RATE_LIMITED',
-    'PROVIDER_RATE_LIMITED',
-    'SMS_SEND_FAILED',
-    'SMS_SEND_UNCONFIRMED',
-    'PROVIDER_UNAVAILABLE',
-    ...IDEMPOTENCY_ERRORS,
-  ],
+  'POST /v1/verifications': ['INVALID_PHONE', 'INVALID_INPUT', 'PHONE_BLOCKED', 'RATE_LIMITED', 'PHONE_RATE_LIMITED', ...SMS_OUT_ERRORS],
   'POST /v1/verifications/check': [
     'INVALID_PHONE',
     'INVALID_CODE',
@@ -59,20 +57,7 @@ export const ROUTE_ERRORS: Readonly<Record<string, readonly ErrorName[]>> = {
   ],
   'GET /v1/verifications/{id}': ['VERIFICATION_NOT_FOUND'],
   'POST /v1/verifications/{id}/cancel': ['VERIFICATION_NOT_FOUND', 'VERIFICATION_NOT_PENDING'],
-  'POST /v1/notifications': [
-    'INVALID_PHONE',
-    'INVALID_INPUT',
-    'TEMPLATE_NOT_ALLOWED',
-    'PHONE_BLOCKED',
-    'NOTICE_RATE_LIMITED',
-    'IP_RATE_LIMITED',
-    'GLOBAL_RATE_LIMITED',
-    'PROVIDER_RATE_LIMITED',
-    'SMS_SEND_FAILED',
-    'SMS_SEND_UNCONFIRMED',
-    'PROVIDER_UNAVAILABLE',
-    ...IDEMPOTENCY_ERRORS,
-  ],
+  'POST /v1/notifications': ['INVALID_PHONE', 'INVALID_INPUT', 'TEMPLATE_NOT_ALLOWED', 'PHONE_BLOCKED', 'NOTICE_RATE_LIMITED', ...SMS_OUT_ERRORS],
   'GET /v1/audit': ['INVALID_PHONE', 'INVALID_INPUT'],
 };
 
