@@ -2,7 +2,8 @@ import { unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_ACCESS_KEYS, FakeDysmsapi, type RecordedRequest } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
+import { FakeDysmsapi, type RecordedRequest } from '../tools/fake-dysmsapi/fake-dysmsapi.js';
+import { aliyunEnv } from './support/aliyun-env.js';
 import { buildTestApp, type TestApp } from './support/app.js';
 import { STORE_KINDS } from './support/stores.js';
 
@@ -213,21 +214,14 @@ describe.each(STORE_KINDS)('a send whose provider outcome is unknown, on the %s 
     fake.reset();
   });
 
-  const aliyun = {
-    SMS_PROVIDER: 'aliyun',
-    ALIBABA_CLOUD_ACCESS_KEY_ID: 'testAkId',
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET: DEFAULT_ACCESS_KEYS.testAkId as string,
-    ALIYUN_SMS_SIGN_NAME: '阿里云短信测试',
-    ALIYUN_SMS_TEMPLATE_CODE: 'SMS_154950909',
-    ALIYUN_SMS_TIMEOUT_MS: '300',
-    SEND_LIMITS: '1/60s,5/1h',
-    PHONE_SEND_LIMITS: 'off',
-  };
+  /** The Aliyun provider against `endpoint`, with a short provider timeout and a one-a-minute resend window. */
+  const aliyun = (endpoint: string) =>
+    aliyunEnv(endpoint, { ALIYUN_SMS_TIMEOUT_MS: '300', SEND_LIMITS: '1/60s,5/1h', PHONE_SEND_LIMITS: 'off' });
   const codeIn = (request: RecordedRequest | undefined): string =>
     Object.values(JSON.parse(request?.query.TemplateParam ?? '{}') as Record<string, string>)[0] as string;
 
   it('costs one SendSms per window however often a client retries a hanging provider, and its code verifies', async () => {
-    t = await buildTestApp(kind, { ...aliyun, ALIYUN_SMS_ENDPOINT: fake.url }, { configuredSms: true });
+    t = await buildTestApp(kind, aliyun(fake.url), { configuredSms: true });
     fake.respondWith({ kind: 'hang' });
     const first = await t.post('/v1/verifications', { phone: PHONE, channel: 'login' });
     expect(first.status).toBe(502);
@@ -250,7 +244,7 @@ describe.each(STORE_KINDS)('a send whose provider outcome is unknown, on the %s 
   });
 
   it('answers a legacy send with an unknown outcome as the seed did (400 短信发送失败), still counting it', async () => {
-    t = await buildTestApp(kind, { ...aliyun, ALIYUN_SMS_ENDPOINT: fake.url }, { configuredSms: true });
+    t = await buildTestApp(kind, aliyun(fake.url), { configuredSms: true });
     fake.respondWith({ kind: 'reset' });
     const legacySend = () => t.post('/sms_message/getVerificationCode', { phone: PHONE, channel: 'login' });
     expect((await legacySend()).body).toEqual({ code: 400, message: '短信发送失败', data: {} });
@@ -259,7 +253,7 @@ describe.each(STORE_KINDS)('a send whose provider outcome is unknown, on the %s 
   });
 
   it('releases a send that provably did not leave (connection refused): the retry goes out', async () => {
-    t = await buildTestApp(kind, { ...aliyun, ALIYUN_SMS_ENDPOINT: 'http://127.0.0.1:9' }, { configuredSms: true });
+    t = await buildTestApp(kind, aliyun('http://127.0.0.1:9'), { configuredSms: true });
     const first = await t.post('/v1/verifications', { phone: PHONE, channel: 'login' });
     expect(first.status).toBe(502);
     expect(first.body.code).toBe('SMS_SEND_FAILED');
