@@ -27,7 +27,7 @@ import { RedisAuditReader } from './redis-audit-reader.js';
 import { connectRedis, type RedisClient } from './redis-client.js';
 import { appendAudit } from './scripts/append-audit.js';
 import { checkCode, type IpCheckLimit } from './scripts/check-code.js';
-import { commitSend } from './scripts/commit-send.js';
+import { CommitSends } from './scripts/commit-send.js';
 import { releaseSend } from './scripts/release-send.js';
 import { reserveLimit } from './scripts/reserve-limit.js';
 import { reserveSend } from './scripts/reserve-send.js';
@@ -85,6 +85,7 @@ export class RedisStore implements VerificationStore {
   private readonly cluster: boolean;
   private readonly retentionMs: number;
   private readonly verifications: RedisVerifications;
+  private readonly commits: CommitSends;
 
   constructor(client: Redis | Cluster, options: RedisStoreOptions, deadlines?: RedisDeadlines) {
     this.client = client;
@@ -100,6 +101,8 @@ export class RedisStore implements VerificationStore {
     });
     this.audit = new RedisAuditReader(client, options.auditKey ?? `${options.prefix}audit`);
     this.verifications = new RedisVerifications(client, this.scripts, this.prefix, this.retentionMs);
+    // One node or Sentinel: the commits of one event-loop turn share one call (see CommitSends).
+    this.commits = new CommitSends(this.scripts, !this.cluster);
   }
 
   async reserveSend(plan: SendPlan): Promise<ReserveSendResult> {
@@ -163,7 +166,7 @@ export class RedisStore implements VerificationStore {
 
   async commitSend(plan: SendPlan, event: AuditEventFields, outcome: SendOutcome = 'sent'): Promise<CommitResult> {
     const keys = subjectKeys(this.prefix, plan.subject);
-    return commitSend(this.scripts, plan.context, {
+    return this.commits.commit(plan.context, {
       kind: plan.kind,
       name: sendEventName(plan.kind, outcome),
       outcome,
@@ -286,6 +289,7 @@ export class RedisStore implements VerificationStore {
   }
 
   async close(): Promise<void> {
+    this.commits.flush();
     await this.client.quit().catch(() => this.client.disconnect());
   }
 

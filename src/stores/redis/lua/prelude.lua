@@ -36,18 +36,25 @@ local AUDIT_MAXLEN = tonumber(ARGV[3])
 local AUDIT_CONTEXT = tonumber(ARGV[6])
 local ARG0 = 6 + 2 * AUDIT_CONTEXT
 
+-- A script deciding for several requests in one call (commit-send) names the ARGV range holding the
+-- context fields of the one it is deciding for now; they follow the call's own in its events.
+local ITEM_CONTEXT_FROM, ITEM_CONTEXT_TO = 1, 0
+local function set_item_context(from, to) ITEM_CONTEXT_FROM, ITEM_CONTEXT_TO = from, to end
+
 -- Appends one event (context fields plus `extra`, a flat list of field, value) with Redis time,
 -- trimming by age (MINID ~) and, when configured, by count (MAXLEN ~).
 local function audit(now, extra)
   if AUDIT_DEFER then
-    DEFERRED[#DEFERRED + 1] = #extra
+    DEFERRED[#DEFERRED + 1] = #extra + (ITEM_CONTEXT_TO - ITEM_CONTEXT_FROM + 1)
     for i = 1, #extra do DEFERRED[#DEFERRED + 1] = extra[i] end
+    for i = ITEM_CONTEXT_FROM, ITEM_CONTEXT_TO do DEFERRED[#DEFERRED + 1] = ARGV[i] end
     return
   end
   if not AUDIT_ON then return end
   local args = { 'XADD', AUDIT_KEY, 'MINID', '~', tostring(now - AUDIT_RETENTION), '*' }
   for i = 1, #extra do args[#args + 1] = extra[i] end
   for i = 7, ARG0 do args[#args + 1] = ARGV[i] end
+  for i = ITEM_CONTEXT_FROM, ITEM_CONTEXT_TO do args[#args + 1] = ARGV[i] end
   redis.call(unpack(args))
   if AUDIT_MAXLEN > 0 then redis.call('XTRIM', AUDIT_KEY, 'MAXLEN', '~', AUDIT_MAXLEN) end
 end

@@ -83,18 +83,18 @@ export class ScriptRunner {
   async run(
     name: Exclude<ScriptName, 'append-audit'>,
     keys: readonly string[],
-    context: AuditContext,
+    context: AuditContext | undefined,
     args: readonly ScriptArg[],
     ownLength: (reply: Reply) => number,
+    deadline: number | undefined = this.deadline(),
   ): Promise<Reply> {
     let reply: Reply;
     const issued = performance.now();
     try {
-      reply = await this.call(name, this.auditWriter, keys, context, args, this.options.deadlines?.deadline());
+      reply = await this.call(name, this.auditWriter, keys, context, args, deadline);
     } catch (error) {
       if (error instanceof Error && error.message.startsWith('LATE ')) {
-        this.options.deadlines?.refusedAfter(performance.now() - issued);
-        throw new LateScriptError(`${name} refused to run past its request's deadline`, { cause: error });
+        throw this.refusedAsLate(name, issued, error);
       }
       throw error;
     }
@@ -108,7 +108,7 @@ export class ScriptRunner {
         await this.append(context, fields);
       } catch (error) {
         this.options.logger.error(
-          { audit: { event: fields[1], channel: context.channel }, error: (error as Error).name },
+          { audit: { event: fields[1], channel: context?.channel }, error: (error as Error).name },
           'audit event not written: the stream did not answer',
         );
       }
@@ -117,10 +117,24 @@ export class ScriptRunner {
   }
 
   /**
+   * The deadline (Redis server time, ms) of a decision asked for now, or undefined (no deadlines).
+   * `run` takes it by default; a script deciding for several requests passes each one's own.
+   */
+  deadline(): number | undefined {
+    return this.options.deadlines?.deadline();
+  }
+
+  /** The error for a decision (issued at `issued`, performance.now()) that a script refused as late. */
+  refusedAsLate(name: ScriptName, issued: number, cause?: unknown): LateScriptError {
+    this.options.deadlines?.refusedAfter(performance.now() - issued);
+    return new LateScriptError(`${name} refused to run past its request's deadline`, { cause });
+  }
+
+  /**
    * append-audit: one event (flat field/value pairs) into the stream, itself its only key (fine on
    * Cluster too). No deadline: the event tells of a decision that was taken.
    */
-  async append(context: AuditContext, fields: readonly string[]): Promise<void> {
+  async append(context: AuditContext | undefined, fields: readonly string[]): Promise<void> {
     if (this.auditWriter === 'off') return;
     await this.call('append-audit', 'inline', [], context, fields, undefined);
   }
@@ -130,12 +144,12 @@ export class ScriptRunner {
     name: ScriptName,
     writer: AuditWriterKind,
     keys: readonly string[],
-    context: AuditContext,
+    context: AuditContext | undefined,
     args: readonly ScriptArg[],
     deadline: number | undefined,
   ): Promise<Reply> {
     const all = writer === 'inline' ? [...keys, this.options.auditKey as string] : keys;
-    const fields = contextFields(context);
+    const fields = context ? contextFields(context) : [];
     const command = (this.client as unknown as Record<string, Command>)[commandOf(name)] as Command;
     return command.call(
       this.client,
