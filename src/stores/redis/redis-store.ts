@@ -111,12 +111,13 @@ export class RedisStore implements VerificationStore {
     // Cluster (its own slot) written first and dropped if the send is refused.
     if (this.cluster) await this.verifications.index(plan.sendId, { kind: plan.kind, subject: plan.subject });
     const outside = await this.reserveRemote(plan, remote);
+    const keys = subjectKeys(this.prefix, plan.subject);
     let reply;
     try {
       reply = await reserveSend(this.scripts, plan.context, {
         kind: plan.kind,
-        codeKey: subjectKeys(this.prefix, plan.subject).code,
-        verificationsKey: subjectKeys(this.prefix, plan.subject).verifications,
+        codeKey: keys.code,
+        verificationsKey: keys.verifications,
         maxAttempts: plan.maxAttempts,
         retentionMs: this.retentionMs,
         index: this.cluster ? undefined : { key: outIdKey(this.prefix, plan.sendId), phone: plan.subject.phone, channel: plan.subject.channel },

@@ -167,7 +167,16 @@ export class ScriptRunner {
   }
 }
 
+type Windows = ReadonlyArray<{ count: number; windowMs: number; label: string }>;
+/** Encoded once per windows list: the lists come from the configuration, the same objects every request. */
+const encodedWindows = new WeakMap<Windows, readonly ScriptArg[]>();
+
 /** `count, window ms, label` per window (see check_windows in prelude.lua). */
-export function windowArgs(windows: ReadonlyArray<{ count: number; windowMs: number; label: string }>): ScriptArg[] {
-  return [windows.length, ...windows.flatMap((w) => [w.count, w.windowMs, w.label])];
+export function windowArgs(windows: Windows): readonly ScriptArg[] {
+  let encoded = encodedWindows.get(windows);
+  if (!encoded) {
+    encoded = [windows.length, ...windows.flatMap((w) => [w.count, w.windowMs, w.label])];
+    encodedWindows.set(windows, encoded);
+  }
+  return encoded;
 }
