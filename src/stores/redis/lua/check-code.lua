@@ -20,8 +20,7 @@ local idem = ARGV[ARG0 + 5]
 local retention = tonumber(ARGV[ARG0 + 6])
 local ip_at = ARG0 + 8 + 3 * tonumber(ARGV[ARG0 + 7])
 local ip_mode = ARGV[ip_at]
-live_code(KEYS[1], now)
-local c = redis.call('HMGET', KEYS[1], 'h', 'exp', 'used', 'att', 'id', 'cx')
+local c = read_code(KEYS[1], now, 'h', 'exp', 'used', 'att', 'id', 'cx')
 
 local function decide(status, remaining, attempt, retry)
   local extra
@@ -51,8 +50,8 @@ local function record(status, remaining, change)
   end
   if idem ~= '' then
     redis.call('HSET', KEYS[4], idem, status .. ' ' .. remaining .. ' ' .. given)
-    local ttl = redis.call('PTTL', KEYS[1])
-    if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
+    -- As long as the code record (whose TTL runs out at its deadline `k`, live here).
+    redis.call('PEXPIRE', KEYS[4], KEPT[KEYS[1]] - now)
   end
 end
 
