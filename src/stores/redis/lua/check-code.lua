@@ -70,7 +70,7 @@ if c[1] and idem ~= '' then
   if prior then
     local status, remaining, hash = string.match(prior, '^(%S+) (%d+) (%S+)$')
     -- The same code again: the same decision, nothing written. Another code is a new check.
-    if hash == given then return reply({status, tonumber(remaining), 0, 1}) end
+    if same_digest(hash, given) then return reply({status, tonumber(remaining), 0, 1}) end
   end
 end
 if not c[1] or c[6] == '1' or (expect_id ~= '' and c[5] ~= expect_id) then return decide('not_found', 0) end
@@ -83,7 +83,7 @@ if attempts >= max then return decide('too_many_attempts', 0) end
 local full, _, retry, longest = check_windows(KEYS[2], now, ARG0 + 6)
 if full >= 0 then return decide('verify_limited', max - attempts, nil, retry) end
 
-if c[1] == given then
+if same_digest(c[1], given) then
   redis.call('HSET', KEYS[1], 'used', 1)
   record('approved', max - attempts, function(rec) rec.s = 'approved' end)
   return decide('approved', max - attempts, attempts + 1)

@@ -118,6 +118,14 @@ local function keep_code(key, deadline, now, fields)
   KEPT[key] = k
 end
 
+-- digestMatches (src/domain/codes/code.ts): a code's digest is the first 22 characters of
+-- its HMAC (base64url); a digest stored whole (43 characters, before digests were shortened) matches
+-- the short digest it starts with, so codes sent before an upgrade still verify.
+local function same_digest(stored, given)
+  if stored == given then return true end
+  return #given == 22 and #stored == 43 and string.sub(stored, 1, 22) == given
+end
+
 -- Sliding windows over a send log (windows.ts judgeWindows) (sorted set scored by ms). Reads the count n at ARGV[at + 1]
 -- and n triples (count, window ms, label) after it; prunes entries older than the longest window.
 -- Returns the first refusing window's index (0-based, -1 if none) and label, the wait until every
