@@ -178,13 +178,50 @@ local function check_windows(key, now, at, adding)
 end
 
 -- Verification records (rules.ts verificationStatus, receiptOutcome): one field per send id in the
--- (channel, phone)'s `:ver` hash, a JSON object {c created, e expires, m max attempts, a wrong
--- guesses, s state, d delivery, ec error code, rt reported at, rp 1 while a report awaits the commit},
--- kept `retention` ms after `c` (read past it, a record is absent and dropped).
+-- (channel, phone)'s `:ver` hash, kept `retention` ms after `c` (read past it, a record is absent and
+-- dropped). A record is the table {c created, e expires, m max attempts, a wrong guesses, s state,
+-- d delivery, ec error code, rt reported at, rp 1 while a report awaits the commit}, stored as one
+-- line short enough (under 64 bytes with a usual error code) for the hash to stay a listpack:
+-- "<c> <e - c> <m> <a> <s><d><rp>[ <rt> <ec>]", s and d one letter each; `rt` '-' when absent, `ec`
+-- last (it may hold spaces). Records stored as JSON (before this line format) are still read.
+local VER_STATE = { reserved = 'r', sent = 's', unconfirmed = 'u', failed = 'f', approved = 'a', canceled = 'c', superseded = 'x' }
+local VER_DELIVERY = { unknown = 'u', delivered = 'd', undelivered = 'n' }
+local VER_STATE_OF, VER_DELIVERY_OF = {}, {}
+for name, letter in pairs(VER_STATE) do VER_STATE_OF[letter] = name end
+for name, letter in pairs(VER_DELIVERY) do VER_DELIVERY_OF[letter] = name end
+
+local function ver_num(n)
+  return string.format('%.17g', n)
+end
+
+local function ver_encode(rec)
+  local s, d = VER_STATE[rec.s], VER_DELIVERY[rec.d]
+  -- Anything the line cannot say exactly is stored as JSON.
+  if not (s and d) or (rec.rp ~= nil and rec.rp ~= 0 and rec.rp ~= 1) then return cjson.encode(rec) end
+  local line = ver_num(rec.c) .. ' ' .. ver_num(rec.e - rec.c) .. ' ' .. ver_num(rec.m) .. ' ' .. ver_num(rec.a) .. ' ' .. s .. d .. (rec.rp or 0)
+  if rec.rt ~= nil or rec.ec ~= nil then
+    line = line .. ' ' .. (rec.rt and ver_num(rec.rt) or '-') .. ' ' .. (rec.ec or '')
+  end
+  return line
+end
+
+local function ver_decode(raw)
+  if string.sub(raw, 1, 1) == '{' then return cjson.decode(raw) end
+  local c, e, m, a, s, d, rp, tail = string.match(raw, '^(%S+) (%S+) (%S+) (%S+) (%a)(%a)(%d)(.*)$')
+  c = tonumber(c)
+  local rec = { c = c, e = c + tonumber(e), m = tonumber(m), a = tonumber(a), s = VER_STATE_OF[s], d = VER_DELIVERY_OF[d], rp = tonumber(rp) }
+  if tail ~= '' then
+    local rt, ec = string.match(tail, '^ (%S+) (.*)$')
+    rec.rt = tonumber(rt)
+    rec.ec = ec
+  end
+  return rec
+end
+
 local function ver_get(key, id, now, retention)
   local raw = redis.call('HGET', key, id)
   if not raw then return nil end
-  local rec = cjson.decode(raw)
+  local rec = ver_decode(raw)
   if rec.c + retention <= now then
     redis.call('HDEL', key, id)
     return nil
@@ -195,7 +232,7 @@ end
 -- Writes a record; the hash lives as long as its youngest record: a new one (c = now) sets the TTL
 -- to the retention, which outlives every older record; an update leaves the TTL its creation set.
 local function ver_put(key, id, rec, now, retention)
-  redis.call('HSET', key, id, cjson.encode(rec))
+  redis.call('HSET', key, id, ver_encode(rec))
   if rec.c == now then redis.call('PEXPIRE', key, retention) end
 end
 
