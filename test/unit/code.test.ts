@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { generateCode, hashCode, isWellFormedCode } from '../../src/domain/codes/code.js';
+import { createHmac } from 'node:crypto';
+import { CODE_DIGEST_LENGTH, digestMatches, generateCode, hashCode, isWellFormedCode } from '../../src/domain/codes/code.js';
 
 describe('generateCode', () => {
   it('makes codes of exactly the given number of ASCII digits', () => {
@@ -33,6 +34,21 @@ describe('hashCode', () => {
     expect(hashCode('other', 'login', '+8613800000000', '1234')).not.toBe(h);
     expect(hashCode('secret', 'reset', '+8613800000000', '1234')).not.toBe(h);
     expect(hashCode('secret', 'login', '+8613900000000', '1234')).not.toBe(h);
+  });
+
+  it('is the first 22 base64url characters of the HMAC, and a digest stored whole still matches it', () => {
+    const whole = createHmac('sha256', 'secret').update('login\n+8613800000000\n1234').digest('base64url');
+    const h = hashCode('secret', 'login', '+8613800000000', '1234');
+    expect(whole).toHaveLength(43);
+    expect(h).toHaveLength(CODE_DIGEST_LENGTH);
+    expect(whole.startsWith(h)).toBe(true);
+    expect(digestMatches(h, h)).toBe(true);
+    expect(digestMatches(whole, h)).toBe(true);
+    expect(digestMatches(whole, hashCode('secret', 'login', '+8613800000000', '1235'))).toBe(false);
+    // Only a whole stored digest matches by its start, and only a short given one.
+    expect(digestMatches(h, h.slice(0, 10))).toBe(false);
+    expect(digestMatches(whole.slice(0, 30), h)).toBe(false);
+    expect(digestMatches(h, whole)).toBe(false);
   });
 });
 

@@ -15,12 +15,33 @@ export function isWellFormedCode(code: unknown, length: number): code is string 
 }
 
 /**
+ * Characters of a code's digest: the HMAC's first 22 base64url characters (132 bits, plenty against
+ * a handful of guesses), short enough that every field of a phone's code record stays under Redis's
+ * 64-byte listpack limit (hash-max-listpack-value), so the record stays compact.
+ */
+export const CODE_DIGEST_LENGTH = 22;
+
+/** A digest stored whole, before digests were shortened: the HMAC's 43 base64url characters. */
+const LEGACY_DIGEST_LENGTH = 43;
+
+/**
  * What the store keeps instead of the code: an HMAC bound to the (channel, phone)
  * it was sent to, so a leaked store reveals nothing and a hash cannot be replayed
- * against another phone.
+ * against another phone; shortened to CODE_DIGEST_LENGTH.
  */
 export function hashCode(secret: string, channel: string, e164: string, code: string): string {
-  return createHmac('sha256', keyFor(secret)).update(`${channel}\n${e164}\n${code}`).digest('base64url');
+  return createHmac('sha256', keyFor(secret)).update(`${channel}\n${e164}\n${code}`).digest('base64url').slice(0, CODE_DIGEST_LENGTH);
+}
+
+/**
+ * Whether a stored digest is the one given (hashCode of the code being checked). A digest stored
+ * whole by an earlier version (LEGACY_DIGEST_LENGTH) matches the short digest it starts with, so the
+ * codes sent before an upgrade still verify. `same_digest` in src/stores/redis/lua/prelude.lua is
+ * this rule on Redis.
+ */
+export function digestMatches(stored: string, given: string): boolean {
+  if (stored === given) return true;
+  return given.length === CODE_DIGEST_LENGTH && stored.length === LEGACY_DIGEST_LENGTH && stored.startsWith(given);
 }
 
 /** The secret as a key object, made once: importing a string key on every HMAC costs measurably. */

@@ -1,3 +1,4 @@
+import { digestMatches } from '../codes/code.js';
 import { longestWindowMs, ROOM, type WindowsVerdict } from '../limits/windows.js';
 import type { SendWindow } from '../limits/send-window.js';
 import type { AuditEvent, AuditEventName } from '../audit/audit.js';
@@ -182,7 +183,7 @@ export function judgeCheck(
   });
   if (ipChecks.refused !== undefined) return answer('check_limited', { retryAfterMs: ipChecks.retryAfterMs });
   const prior = options.prior;
-  if (prior && prior.hash === givenHash) return answer(prior.status, { attemptsRemaining: prior.attemptsRemaining, replayed: true });
+  if (prior && digestMatches(prior.hash, givenHash)) return answer(prior.status, { attemptsRemaining: prior.attemptsRemaining, replayed: true });
   if (!code || code.canceled) return answer('not_found');
   if (options.verificationId !== undefined && code.sendId !== options.verificationId) return answer('not_found');
   if (now >= code.expiresAt) return answer('expired');
@@ -192,7 +193,7 @@ export function judgeCheck(
     return answer('verify_limited', { attemptsRemaining: maxAttempts - code.attempts, retryAfterMs: failures.retryAfterMs });
   }
   const attempt = code.attempts + 1;
-  if (code.hash === givenHash) return answer('approved', { attemptsRemaining: maxAttempts - code.attempts, effect: 'use', attempt });
+  if (digestMatches(code.hash, givenHash)) return answer('approved', { attemptsRemaining: maxAttempts - code.attempts, effect: 'use', attempt });
   return answer('mismatch', { attemptsRemaining: maxAttempts - attempt, effect: 'wrong', attempt });
 }
 

@@ -12,7 +12,6 @@ local status = ver_status(rec, now)
 if status ~= 'pending' then return reply({1, 0, status}) end
 rec.s = 'canceled'
 ver_put(KEYS[2], id, rec, now, retention)
-live_code(KEYS[1], now)
-if redis.call('HGET', KEYS[1], 'id') == id then redis.call('HSET', KEYS[1], 'cx', 1) end
+if read_code(KEYS[1], now, 'id')[1] == id then redis.call('HSET', KEYS[1], 'cx', 1) end
 audit(now, { 'event', 'code.canceled', 'outId', id })
 return reply({1, 1, 'canceled'})

@@ -20,8 +20,7 @@ local idem = ARGV[ARG0 + 5]
 local retention = tonumber(ARGV[ARG0 + 6])
 local ip_at = ARG0 + 8 + 3 * tonumber(ARGV[ARG0 + 7])
 local ip_mode = ARGV[ip_at]
-live_code(KEYS[1], now)
-local c = redis.call('HMGET', KEYS[1], 'h', 'exp', 'used', 'att', 'id', 'cx')
+local c = read_code(KEYS[1], now, 'h', 'exp', 'used', 'att', 'id', 'cx')
 
 local function decide(status, remaining, attempt, retry)
   local extra
@@ -51,8 +50,8 @@ local function record(status, remaining, change)
   end
   if idem ~= '' then
     redis.call('HSET', KEYS[4], idem, status .. ' ' .. remaining .. ' ' .. given)
-    local ttl = redis.call('PTTL', KEYS[1])
-    if ttl > 0 then redis.call('PEXPIRE', KEYS[4], ttl) end
+    -- As long as the code record (whose TTL runs out at its deadline `k`, live here).
+    redis.call('PEXPIRE', KEYS[4], KEPT[KEYS[1]] - now)
   end
 end
 
@@ -71,7 +70,7 @@ if c[1] and idem ~= '' then
   if prior then
     local status, remaining, hash = string.match(prior, '^(%S+) (%d+) (%S+)$')
     -- The same code again: the same decision, nothing written. Another code is a new check.
-    if hash == given then return reply({status, tonumber(remaining), 0, 1}) end
+    if same_digest(hash, given) then return reply({status, tonumber(remaining), 0, 1}) end
   end
 end
 if not c[1] or c[6] == '1' or (expect_id ~= '' and c[5] ~= expect_id) then return decide('not_found', 0) end
@@ -84,7 +83,7 @@ if attempts >= max then return decide('too_many_attempts', 0) end
 local full, _, retry, longest = check_windows(KEYS[2], now, ARG0 + 6)
 if full >= 0 then return decide('verify_limited', max - attempts, nil, retry) end
 
-if c[1] == given then
+if same_digest(c[1], given) then
   redis.call('HSET', KEYS[1], 'used', 1)
   record('approved', max - attempts, function(rec) rec.s = 'approved' end)
   return decide('approved', max - attempts, attempts + 1)

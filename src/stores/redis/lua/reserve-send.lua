@@ -27,18 +27,19 @@ local retention = tonumber(ARGV[ARG0 + 7])
 local groups = tonumber(ARGV[ARG0 + 8])
 
 local refused_group, refused_window, refused_label = -1, -1, nil
-local retry = 0
-local longest, names, starts = {}, {}, {}
+local retry, resend = 0, 0
+local longest = {}
 local at = ARG0 + 8
 for g = 1, groups do
   local name = ARGV[at + 1]
-  names[g], starts[g] = name, at + 1
-  local refused, label, frees
-  refused, label, frees, longest[g], at = check_windows(KEYS[2 + g], now, at + 1)
+  -- The channel and phone windows also tell, in the same pass, when the next send would pass.
+  local refused, label, frees, after
+  refused, label, frees, longest[g], at, after = check_windows(KEYS[2 + g], now, at + 1, name == 'channel' or name == 'phone')
   if refused >= 0 and refused_group < 0 then
     refused_group, refused_window, refused_label = g - 1, refused, name .. ':' .. label
   end
   if frees > retry then retry = frees end
+  if after > resend then resend = after end
 end
 local outside = tonumber(ARGV[at + 1] or '0')
 at = at + 1
@@ -61,18 +62,12 @@ if ARGV[index_at] == '1' then
   redis.call('HSET', index, 't', kind, 'p', ARGV[index_at + 1], 'c', ARGV[index_at + 2])
   redis.call('PEXPIRE', index, retention)
 end
-local resend = 0
 for g = 1, groups do
   redis.call('ZADD', KEYS[2 + g], now, send_id)
   redis.call('PEXPIRE', KEYS[2 + g], longest[g])
-  if names[g] == 'channel' or names[g] == 'phone' then
-    local _, _, frees = check_windows(KEYS[2 + g], now, starts[g])
-    if frees > resend then resend = frees end
-  end
 end
 if kind == 'notice' then return reply({1, now, now, now}) end
 live_code(KEYS[1], now)
-redis.call('HSET', KEYS[1], 'p:' .. send_id, code_hash .. ' ' .. now .. ' ' .. (now + ttl))
-keep_code(KEYS[1], now + keep, now)
+keep_code(KEYS[1], now + keep, now, { 'p:' .. send_id, code_hash .. ' ' .. now .. ' ' .. (now + ttl) })
 ver_put(KEYS[2], send_id, { c = now, e = now + ttl, m = max_attempts, a = 0, s = 'reserved', d = 'unknown', rp = 0 }, now, retention)
 return reply({1, now, now + ttl, now + resend})

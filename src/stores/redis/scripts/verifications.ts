@@ -30,6 +30,7 @@ export async function getVerification(
   return { now, record: decodeRecord(args.id, subject, String(reply[1])) };
 }
 
+/** A record as get-verification.lua answers it: JSON of ver_get's table, however the record is stored (prelude.lua). */
 interface StoredRecord {
   c: number;
   e: number;
