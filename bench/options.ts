@@ -14,6 +14,8 @@ export interface Options {
   only: WorkloadName[];
   profileDir: string | undefined;
   workers: number[] | undefined;
+  /** `--node-args "--max-semi-space-size=8 …"`: extra Node flags for the service processes (not the baseline). */
+  nodeArgs: string[];
 }
 
 /** Parses `argv`; `--help` prints the usage comment of bench/run.ts and exits 0; a bad flag throws. */
@@ -26,6 +28,7 @@ export function parseArgs(argv: string[]): Options {
     only: ALL_WORKLOADS,
     profileDir: undefined,
     workers: undefined,
+    nodeArgs: [],
   };
   const positive = (flag: string, raw: string | undefined, allowZero = false): number => {
     const n = Number(raw);
@@ -62,6 +65,9 @@ export function parseArgs(argv: string[]): Options {
         break;
       case '--workers':
         options.workers = (value() ?? '').split(',').map((s) => Math.round(positive('--workers', s)));
+        break;
+      case '--node-args':
+        options.nodeArgs = (value() ?? '').split(' ').filter(Boolean);
         break;
       case '--no-workers':
         options.workers = [];

@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --duration 10 --connections 64 --warmup 3 --phones 10000 --only send,check
- *                   --profile bench/profiles --workers 1,2]`
+ *                   --profile bench/profiles --workers 1,2 --node-args "--max-semi-space-size=8"]`
  *
  * Builds the service (`npm run build`), then starts its own redis-server (free port, no persistence),
  * the Dysmsapi double (its own process) and, per workload, a fresh compiled service process

@@ -84,15 +84,22 @@ function profileArgs(name: string, options: Options): { nodeArgs: string[]; prof
   return { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileBase}.d`], profileBase };
 }
 
-async function startProfiled(name: string, options: Options, script: string, env: Record<string, string>, readyPath: string): Promise<Started> {
+async function startProfiled(
+  name: string,
+  options: Options,
+  script: string,
+  env: Record<string, string>,
+  readyPath: string,
+  extraNodeArgs: readonly string[] = [],
+): Promise<Started> {
   const { nodeArgs, profileBase } = profileArgs(name, options);
-  const started = await startNodeServer({ cwd: ROOT, script, port: await freePort(), env, nodeArgs, readyPath });
+  const started = await startNodeServer({ cwd: ROOT, script, port: await freePort(), env, nodeArgs: [...extraNodeArgs, ...nodeArgs], readyPath });
   if (profileBase) profileBases.set(started.pid, profileBase);
   return started;
 }
 
 export function startService(env: Env, name: string, options: Options, overrides: ServiceOverrides): Promise<Started> {
-  return startProfiled(name, options, SERVICE_SCRIPT, serviceEnv(env, overrides), '/readyz');
+  return startProfiled(name, options, SERVICE_SCRIPT, serviceEnv(env, overrides), '/readyz', options.nodeArgs);
 }
 
 /** bench/baseline-server.ts: a bare Fastify route running one tiny Lua script on the same Redis. */
