@@ -50,6 +50,8 @@ export interface RedisStoreOptions {
   readonly clock?: () => number;
   /** `VERIFICATION_RETENTION` (default 24h): how long verifications and OutIds are kept. */
   readonly verificationRetentionMs?: number;
+  /** Bench only: `false` sends each commit as its own call (bench/store-cost.ts compares). Default true. */
+  readonly batchCommits?: boolean;
 }
 
 /** Scopes whose send logs live in the phone's hash slot; the others (ip, global) do not. */
@@ -102,7 +104,7 @@ export class RedisStore implements VerificationStore {
     this.audit = new RedisAuditReader(client, options.auditKey ?? `${options.prefix}audit`);
     this.verifications = new RedisVerifications(client, this.scripts, this.prefix, this.retentionMs);
     // One node or Sentinel: the commits of one event-loop turn share one call (see CommitSends).
-    this.commits = new CommitSends(this.scripts, !this.cluster);
+    this.commits = new CommitSends(this.scripts, !this.cluster && options.batchCommits !== false);
   }
 
   async reserveSend(plan: SendPlan): Promise<ReserveSendResult> {

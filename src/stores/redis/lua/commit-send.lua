@@ -30,17 +30,17 @@ local function commit_one(k, a, now)
   end
   local code_key, ver_key = KEYS[k + 1], KEYS[k + 2]
   local field = 'p:' .. send_id
-  live_code(code_key, now)
-  local pending = redis.call('HGET', code_key, field)
+  -- The pending code, and the current code's send time and id, in one read.
+  local code = read_code(code_key, now, field, 'sent', 'id')
+  local pending, current_id = code[1], code[3]
   local rec = ver_get(ver_key, send_id, now, retention)
   local result = -1
   if pending then
     local hash, sent, exp = string.match(pending, '^(%S+) (%d+) (%d+)$')
-    local current_sent = tonumber(redis.call('HGET', code_key, 'sent') or '-1')
-    redis.call('HDEL', code_key, field)
+    local current_sent = tonumber(code[2] or '-1')
     result = 0
     if not (rec and rec.s == 'canceled') and tonumber(sent) >= current_sent then
-      local previous_id = redis.call('HGET', code_key, 'id')
+      local previous_id = current_id
       local previous = previous_id and ver_get(ver_key, previous_id, now, retention)
       if previous then
         local status = ver_status(previous, now)
@@ -50,12 +50,14 @@ local function commit_one(k, a, now)
         end
       end
       redis.call('HSET', code_key, 'h', hash, 'id', send_id, 'sent', sent, 'exp', exp, 'used', 0, 'att', 0)
-      redis.call('HDEL', code_key, 'cx')
+      redis.call('HDEL', code_key, field, 'cx')
       redis.call('DEL', KEYS[k + 3])
       result = 1
+    else
+      redis.call('HDEL', code_key, field)
     end
     keep_code(code_key, tonumber(sent) + keep, now)
-  elseif redis.call('HGET', code_key, 'id') == send_id then
+  elseif current_id == send_id then
     return 2
   end
   if rec and rec.s == 'reserved' then

@@ -193,9 +193,8 @@ end
 -- last (it may hold spaces). Records stored as JSON (before this line format) are still read.
 local VER_STATE = { reserved = 'r', sent = 's', unconfirmed = 'u', failed = 'f', approved = 'a', canceled = 'c', superseded = 'x' }
 local VER_DELIVERY = { unknown = 'u', delivered = 'd', undelivered = 'n' }
-local VER_STATE_OF, VER_DELIVERY_OF = {}, {}
-for name, letter in pairs(VER_STATE) do VER_STATE_OF[letter] = name end
-for name, letter in pairs(VER_DELIVERY) do VER_DELIVERY_OF[letter] = name end
+local VER_STATE_OF = { r = 'reserved', s = 'sent', u = 'unconfirmed', f = 'failed', a = 'approved', c = 'canceled', x = 'superseded' }
+local VER_DELIVERY_OF = { u = 'unknown', d = 'delivered', n = 'undelivered' }
 
 local function ver_num(n)
   return string.format('%.17g', n)
