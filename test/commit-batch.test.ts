@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { SendPlan } from '../src/domain/store.js';
 import { planSend } from '../src/domain/verification/rules.js';
+import { subjectKeys } from '../src/stores/keys.js';
 import { connectRedisStore, type RedisStore } from '../src/stores/redis/redis-store.js';
 import { MAX_COMMITS_PER_CALL } from '../src/stores/redis/scripts/commit-send.js';
 import { spawnRedisServer, type SpawnedRedis } from './support/redis-server.js';
@@ -91,6 +92,20 @@ describe('commits of one event-loop turn share one script call (one node)', () =
     const results = await Promise.all(plans.map((p) => s.commitSend(p, { provider: 'test' })));
     expect(await scriptRuns()).toBe(before + 2);
     expect(new Set(results)).toEqual(new Set(['promoted']));
+  });
+
+  it('a commit that raises an error inside the script fails alone; the others in its call are decided', async () => {
+    const s = await connect();
+    const [broken, fine] = [plan(301), plan(302)];
+    await reserveAll(s, [broken, fine]);
+    // A verification record the script cannot read: committing that send raises a Lua error.
+    await admin.hset(subjectKeys(prefix, broken.subject).verifications, broken.sendId, 'not a record');
+    const before = await scriptRuns();
+    const [brokenCommit, fineCommit] = await Promise.allSettled([s.commitSend(broken, { provider: 'test' }), s.commitSend(fine, { provider: 'test' })]);
+    expect(await scriptRuns()).toBe(before + 1);
+    expect(brokenCommit).toMatchObject({ status: 'rejected', reason: { name: 'CommitFailedError' } });
+    expect(fineCommit).toEqual({ status: 'fulfilled', value: 'promoted' });
+    expect((await sentEvents()).map((e) => e.phone)).toEqual([fine.context.phone]);
   });
 
   it('a commit past its deadline does nothing and fails alone; the others in its call are decided', async () => {

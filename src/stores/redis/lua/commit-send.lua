@@ -14,7 +14,8 @@
 -- Returns one result per send: 1 promoted, 0 superseded (a newer code is current, or canceled),
 -- 2 already committed (a retry whose first try had landed: nothing is written again), -1 lost (the
 -- pending code is gone, e.g. a Redis restart without persistence: audited with reason unconfirmed),
--- -9 late (past its deadline: nothing done, as prelude.lua's LATE for a whole script).
+-- -9 late (past its deadline: nothing done, as prelude.lua's LATE for a whole script), -8 failed (a
+-- Redis error while committing it, caught so that the other sends of the call are still decided).
 local function commit_one(k, a, now)
   local kind = ARGV[a + 1]
   local extra = { 'event', ARGV[a + 2] }
@@ -81,23 +82,18 @@ end
 local now = now_ms()
 local count = tonumber(ARGV[ARG0 + 1])
 local results = {}
-local server_now
 local a = ARG0 + 1
 for i = 1, count do
   local deadline = ARGV[a + 1]
   local m = tonumber(ARGV[a + 2])
   local context_to = a + 2 + 2 * m
-  if deadline ~= '' then
-    if not server_now then
-      local t = redis.call('TIME')
-      server_now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    end
-  end
-  if deadline ~= '' and server_now > tonumber(deadline) then
+  -- Deadlines on the server's own clock, never the test clock (as the prelude's).
+  if deadline ~= '' and server_ms() > tonumber(deadline) then
     results[i] = -9
   else
     set_item_context(a + 3, context_to)
-    results[i] = commit_one(5 * (i - 1), context_to, now)
+    local ok, result = pcall(commit_one, 5 * (i - 1), context_to, now)
+    if ok then results[i] = result else results[i] = -8 end
   end
   a = context_to + 7 + tonumber(ARGV[context_to + 7])
 end

@@ -6,6 +6,8 @@ import type { ScriptArg, ScriptRunner } from './runner.js';
 const RESULTS: Readonly<Record<string, CommitResult>> = { '1': 'promoted', '0': 'superseded', '2': 'repeated', '-1': 'lost' };
 /** commit-send.lua's answer for a send past its deadline. */
 const LATE = '-9';
+/** commit-send.lua's answer for a send whose commit raised an error (the others in its call are decided). */
+const FAILED = '-8';
 /** Most commits in one call: bounds how long one script holds Redis (each commit is a few dozen µs). */
 export const MAX_COMMITS_PER_CALL = 32;
 
@@ -22,6 +24,11 @@ export interface CommitSendArgs {
   readonly keepMs: number;
   readonly retentionMs: number;
   readonly event: AuditEventFields;
+}
+
+/** The script raised an error while committing this send; the other commits of its call were decided. */
+export class CommitFailedError extends Error {
+  override name = 'CommitFailedError';
 }
 
 interface Queued {
@@ -41,7 +48,8 @@ interface Queued {
  * MAX_COMMITS_PER_CALL), so under load a successful send costs one script run of its own (its
  * reserve) plus a share of one. The script commits them one after the other in the order they were
  * asked, each exactly as if it had run alone, each against its own deadline: a batch changes when a
- * commit runs (at most one event-loop turn later), never what it decides. A call that fails (Redis
+ * commit runs (at most one event-loop turn later), never what it decides. A commit that raises an
+ * error inside the script fails alone (the script catches it). A call that fails as a whole (Redis
  * unreachable, a timeout) fails every commit in it, and each is retried on its own (CommitRetry).
  * On Redis Cluster a script cannot span slots, and two phones of one turn rarely share one, so each
  * commit is its own call there.
@@ -96,7 +104,8 @@ export class CommitSends {
     }
     let reply;
     try {
-      reply = await this.runner.run('commit-send', keys, single?.context, args, () => queued.length, undefined);
+      // No deadline for the call: the script checks each commit's own.
+      reply = await this.runner.run('commit-send', keys, single?.context, args, () => queued.length, null);
     } catch (error) {
       for (const q of queued) q.reject(error);
       return;
@@ -104,6 +113,7 @@ export class CommitSends {
     queued.forEach((q, i) => {
       const result = String(reply[i]);
       if (result === LATE) q.reject(this.runner.refusedAsLate('commit-send', q.issued));
+      else if (result === FAILED) q.reject(new CommitFailedError('commit-send failed for this send (a Redis error inside the script)'));
       else q.resolve(RESULTS[result] ?? 'lost');
     });
   }

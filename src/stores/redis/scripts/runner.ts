@@ -86,7 +86,8 @@ export class ScriptRunner {
     context: AuditContext | undefined,
     args: readonly ScriptArg[],
     ownLength: (reply: Reply) => number,
-    deadline: number | undefined = this.deadline(),
+    /** The call's deadline: by default the one of a decision asked for now; `null`: none (a script that checks each request's own). */
+    deadline: number | null | undefined = this.deadline(),
   ): Promise<Reply> {
     let reply: Reply;
     const issued = performance.now();
@@ -146,7 +147,7 @@ export class ScriptRunner {
     keys: readonly string[],
     context: AuditContext | undefined,
     args: readonly ScriptArg[],
-    deadline: number | undefined,
+    deadline: number | null | undefined,
   ): Promise<Reply> {
     const all = writer === 'inline' ? [...keys, this.options.auditKey as string] : keys;
     const fields = context ? contextFields(context) : [];
