@@ -26,7 +26,9 @@ function read(name: string): string {
   return readFileSync(new URL(`../lua/${name}.lua`, import.meta.url), 'utf8');
 }
 
-const commandOf = (name: ScriptName) => `sms_${name.replaceAll('-', '_')}`;
+/** Each script's ioredis command name, made once (looked up on every call). */
+const COMMANDS = new Map<ScriptName, string>(SCRIPTS.map((name) => [name, `sms_${name.replaceAll('-', '_')}`]));
+const commandOf = (name: ScriptName) => COMMANDS.get(name) as string;
 
 type Command = (numberOfKeys: number, ...keysAndArgs: ScriptArg[]) => Promise<Reply>;
 
