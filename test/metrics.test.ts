@@ -6,7 +6,7 @@ import { buildTestApp, type TestApp } from './support/app.js';
 import { brokenStore } from './support/broken-store.js';
 import { samples, value } from './support/prometheus.js';
 import { TEST_AUDIT } from './support/stores.js';
-import { showsPhone } from './support/phones.js';
+import { showsPhone } from './support/numbers.js';
 
 const PHONE = '+8613800000000';
 const OTHER = '+8613900000000';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { startServer } from './support/node-process.js';
 import { requireRedisUrl, uniquePrefix, until } from './support/stores.js';
-import { showsPhone } from './support/phones.js';
+import { showsPhone } from './support/numbers.js';
 
 describe('the server process', () => {
   it('with WORKERS=2 serves the port from two processes and exits 0 when they have drained', async () => {
