@@ -41,13 +41,12 @@ local function commit_one(k, a, now)
     local current_sent = tonumber(code[2] or '-1')
     result = 0
     if not (rec and rec.s == 'canceled') and tonumber(sent) >= current_sent then
-      local previous_id = current_id
-      local previous = previous_id and ver_get(ver_key, previous_id, now, retention)
+      local previous = current_id and ver_get(ver_key, current_id, now, retention)
       if previous then
         local status = ver_status(previous, now)
         if status == 'pending' or status == 'unconfirmed' then
           previous.s = 'superseded'
-          ver_put(ver_key, previous_id, previous, now, retention)
+          ver_put(ver_key, current_id, previous, now, retention)
         end
       end
       redis.call('HSET', code_key, 'h', hash, 'id', send_id, 'sent', sent, 'exp', exp, 'used', 0, 'att', 0)

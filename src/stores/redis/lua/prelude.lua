@@ -73,21 +73,13 @@ end
 
 -- A code record (hash) keeps its deadline in field `k` (rules.ts recordKeepMs): past it the record
 -- is absent, whatever its key's TTL (the TTL only collects garbage; keep_code sets it with `k`, so it
--- runs out at `k`). Call before reading the record. Only live_code, read_code and keep_code touch
+-- runs out at `k`). Call read_code (or live_code) before reading the record. Only they and keep_code touch
 -- `k`; what they read or wrote is remembered for the rest of the script in KEPT[key] (0: no record),
 -- so keep_code reads nothing again (a script that deletes the record itself calls no keep_code after).
 local KEPT = {}
-local function live_code(key, now)
-  local k = redis.call('HGET', key, 'k')
-  if k and tonumber(k) <= now then
-    redis.call('DEL', key)
-    k = nil
-  end
-  KEPT[key] = tonumber(k or '0')
-end
 
--- live_code and HMGET of the fields named in one call: their values (false where absent), all false
--- when there is no live record.
+-- Drops the record if it is past `k`, reading `k` with the fields named in one HMGET: their values
+-- (false where absent), all false when there is no live record.
 local function read_code(key, now, ...)
   local fields = { ... }
   local n = #fields
@@ -102,6 +94,11 @@ local function read_code(key, now, ...)
   end
   KEPT[key] = tonumber(k or '0')
   return values
+end
+
+-- read_code reading no other field.
+local function live_code(key, now)
+  read_code(key, now)
 end
 
 -- Keeps the record at least until `deadline` (never shortens it); `fields` (optional: field, value,
